@@ -42,7 +42,7 @@ typedef struct SigilJwtSigner SigilJwtSigner;
  * sigil_jwt_signer_new() - prepare a signer
  * @key:        private key (reference taken)
  * @kid:        key ID published in the bundle
- * @alg:        algorithm; must fit the key (ES256 for P-256, ES384 for P-384, RS*/PS* for RSA)
+ * @alg:        algorithm; must fit the key (ES256 for P-256, ES384 for P-384, RS256..PS512 for RSA)
  * @ret:        on success, the signer
  * @reterr:     on failure, the reason; may be NULL
  *

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* entry.h - registration entries: the model and its validation */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sigil/error.h"
+#include "sigil/selector.h"
+
+#define ENTRY_ID_LEN 36                  /* UUID text form */
+#define ENTRY_HINT_MAX 1024
+#define ENTRY_DNS_NAMES_MAX 64
+#define ENTRY_FEDERATES_WITH_MAX 64
+#define ENTRY_TTL_MAX (365 * 24 * 3600)  /* seconds */
+
+typedef struct Entry {
+        char *id;                       /* UUID, assigned by the server at creation */
+        char *spiffe_id;
+        char *parent_id;
+        SigilSelectorSet selectors;     /* at least one */
+        int32_t x509_svid_ttl;          /* seconds; 0 = server default */
+        int32_t jwt_svid_ttl;           /* seconds; 0 = server default */
+        char **dns_names;               /* NULL-terminated, or NULL */
+        char **federates_with;          /* trust domain names, NULL-terminated, or NULL */
+        bool admin;
+        bool downstream;
+        int64_t expires_at;             /* unix seconds; 0 = never */
+        char *hint;                     /* NULL or "" = none */
+        int64_t revision_number;
+        int64_t created_at;             /* unix seconds */
+} Entry;
+
+Entry *entry_new(void);
+Entry *entry_free(Entry *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Entry *, entry_free)
+
+/**
+ * entry_copy() - deep copy of an entry
+ * @e:          the entry
+ * @ret:        on success, the copy
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int entry_copy(const Entry *e, Entry **ret);
+
+/**
+ * entry_validate() - check an entry as an operator submitted it
+ * @e:          the entry
+ * @trust_domain: the server's trust domain; spiffe_id and parent_id must be in it
+ * @reterr:     on failure, a message naming the offending field
+ *
+ * Rules: spiffe_id and parent_id valid SPIFFE IDs of @trust_domain, spiffe_id
+ * with a path; at least one selector; TTLs 0..ENTRY_TTL_MAX; DNS names valid
+ * (RFC 1123 labels, optional leading "*." wildcard), at most ENTRY_DNS_NAMES_MAX;
+ * federates_with valid trust domains other than our own; hint at most
+ * ENTRY_HINT_MAX bytes; expires_at >= 0.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int entry_validate(const Entry *e, const char *trust_domain, SigilErr *reterr);
+
+/* A new random UUIDv4 in text form, written into @ret (ENTRY_ID_LEN + 1 bytes). */
+int entry_id_generate(char ret[static ENTRY_ID_LEN + 1]);
+
+/* True when @id has the UUID text shape. */
+bool entry_id_is_valid(const char *id);
+
+/* True when @a and @b name the same registration: spiffe_id, parent_id and selector set. */
+bool entry_same_registration(const Entry *a, const Entry *b);
+
+/* Validate one DNS name (as in an X.509 SAN). Return: 0 or -EINVAL. */
+int dns_name_validate(const char *name, SigilErr *reterr);

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The gRPC glue end to end over a real Unix socket: unary replies and
+ * errors, server streams with cancellation, unknown methods, metadata,
+ * peer credentials, request size limits.
+ */
+#include "test-util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "rpc-client.h"
+#include "rpc-server.h"
+#include "workload.pb-c.h"
+
+#define UNARY "/test.Svc/Unary"
+#define STREAM "/test.Svc/Stream"
+
+typedef struct Fixture {
+        char *dir;
+        char sock[256];
+        char target[300];
+        RpcServer *server;
+        atomic_int n_cancelled;
+        RpcCall *stream_call;
+        pthread_mutex_t lock;
+        uid_t seen_uid;
+        pid_t seen_pid;
+        int refuse_uid;
+} Fixture;
+
+/* Unary: echoes the first audience as spiffe_id; audience "fail" -> PERMISSION_DENIED. */
+static void on_unary(RpcCall *call, const ProtobufCMessage *req, void *ud) {
+        const JWTSVIDRequest *r = (const JWTSVIDRequest *) req;
+        Fixture *f = ud;
+        JWTSVIDResponse resp = JWTSVIDRESPONSE__INIT;
+        JWTSVID svid = JWTSVID__INIT;
+        JWTSVID *svids[1] = { &svid };
+        _cleanup_(freep) char *hdr = rpc_call_metadata_first(call, "x-test");
+        RpcPeerCred cred;
+
+        if (rpc_call_peer_cred(call, &cred) == 0) {
+                f->seen_uid = cred.uid;
+                f->seen_pid = cred.pid;
+                if (cred.pidfd >= 0)
+                        close(cred.pidfd);
+        }
+        if (r->n_audience == 0) {
+                rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "audience must be specified");
+                return;
+        }
+        if (streq(r->audience[0], "fail")) {
+                rpc_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, "no identity issued");
+                return;
+        }
+        if (streq(r->audience[0], "forget"))
+                return;         /* the glue must answer INTERNAL */
+        svid.spiffe_id = r->audience[0];
+        svid.svid = hdr ? hdr : "";
+        resp.n_svids = 1;
+        resp.svids = svids;
+        assert_int_equal(rpc_call_reply(call, &resp.base), 0);
+        assert_int_equal(rpc_call_reply(call, &resp.base), -EALREADY);
+}
+
+static void on_stream_cancel(RpcCall *call, void *ud) {
+        Fixture *f = ud;
+
+        atomic_fetch_add(&f->n_cancelled, 1);
+        pthread_mutex_lock(&f->lock);
+        if (f->stream_call == call)
+                f->stream_call = NULL;
+        pthread_mutex_unlock(&f->lock);
+        rpc_call_unref(call);
+}
+
+/* Stream: sends three messages at once and keeps the call for later sends. */
+static void on_stream(RpcCall *call, const ProtobufCMessage *req, void *ud) {
+        Fixture *f = ud;
+        JWTBundlesResponse resp = JWTBUNDLESRESPONSE__INIT;
+
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(rpc_call_send(call, &resp.base), 0);
+        rpc_call_ref(call);
+        pthread_mutex_lock(&f->lock);
+        f->stream_call = call;
+        pthread_mutex_unlock(&f->lock);
+        rpc_call_on_cancel(call, on_stream_cancel, f);
+}
+
+static const RpcMethod methods[] = {
+        { UNARY, RPC_UNARY, &jwtsvidrequest__descriptor, on_unary, 4096 },
+        { STREAM, RPC_SERVER_STREAMING, &jwtbundles_request__descriptor, on_stream, 0 },
+};
+
+static int filter(const RpcPeerCred *cred, unsigned n_same, void *ud) {
+        Fixture *f = ud;
+
+        return f->refuse_uid >= 0 && (int) cred->uid == f->refuse_uid ? -EPERM : 0;
+}
+
+static int setup(void **state) {
+        Fixture *f = calloc(1, sizeof(*f));
+
+        f->dir = test_mkdtemp();
+        f->refuse_uid = -1;
+        pthread_mutex_init(&f->lock, NULL);
+        snprintf(f->sock, sizeof(f->sock), "%s/api.sock", f->dir);
+        snprintf(f->target, sizeof(f->target), "unix://%s", f->sock);
+        assert_int_equal(rpc_server_new(methods, ELEMENTSOF(methods), f, &f->server), 0);
+        assert_int_equal(rpc_server_listen_unix(f->server, f->sock, 0666, filter), 0);
+        assert_int_equal(rpc_server_start(f->server, 2), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+
+        pthread_mutex_lock(&f->lock);
+        if (f->stream_call)
+                rpc_call_finish(f->stream_call, GRPC_STATUS_UNAVAILABLE, "bye");
+        pthread_mutex_unlock(&f->lock);
+        rpc_server_shutdown(f->server, 2 * USEC_PER_SEC);
+        rpc_server_free(f->server);
+        rm_rf(f->dir);
+        free(f->dir);
+        free(f);
+        return 0;
+}
+
+static int unary(Fixture *f, const char *method, const char *aud, RpcStatus *st,
+                 JWTSVIDResponse **ret) {
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        JWTSVIDRequest req = JWTSVIDREQUEST__INIT;
+        char *auds[1] = { (char *) aud };
+        RpcMetadata md[] = { { "x-test", "hello" } };
+
+        req.n_audience = aud ? 1 : 0;
+        req.audience = auds;
+        assert_int_equal(rpc_client_new(f->target, NULL, &c), 0);
+        return rpc_client_unary(c, method, &req.base, &jwtsvidresponse__descriptor, md, 1,
+                                5 * USEC_PER_SEC, (ProtobufCMessage **) ret, st);
+}
+
+static void test_unary_ok(void **state) {
+        Fixture *f = *state;
+        JWTSVIDResponse *resp = NULL;
+        RpcStatus st;
+
+        assert_int_equal(unary(f, UNARY, "spiffe://example.org/x", &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_OK);
+        assert_non_null(resp);
+        assert_int_equal(resp->n_svids, 1);
+        assert_string_equal(resp->svids[0]->spiffe_id, "spiffe://example.org/x");
+        assert_string_equal(resp->svids[0]->svid, "hello");
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        assert_int_equal(f->seen_uid, getuid());
+        assert_int_equal(f->seen_pid, getpid());
+}
+
+static void test_unary_errors(void **state) {
+        Fixture *f = *state;
+        JWTSVIDResponse *resp = NULL;
+        RpcStatus st;
+
+        assert_int_equal(unary(f, UNARY, "fail", &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_PERMISSION_DENIED);
+        assert_string_equal(st.message, "no identity issued");
+        assert_null(resp);
+
+        assert_int_equal(unary(f, UNARY, NULL, &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+
+        assert_int_equal(unary(f, UNARY, "forget", &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_INTERNAL);
+
+        assert_int_equal(unary(f, "/test.Svc/Nope", "x", &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_UNIMPLEMENTED);
+}
+
+static void test_request_too_large(void **state) {
+        Fixture *f = *state;
+        JWTSVIDResponse *resp = NULL;
+        char big[8192];
+        RpcStatus st;
+
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(unary(f, UNARY, big, &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+}
+
+static void test_stream_and_cancel(void **state) {
+        Fixture *f = *state;
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        JWTBundlesRequest req = JWTBUNDLES_REQUEST__INIT;
+        JWTBundlesResponse later = JWTBUNDLESRESPONSE__INIT;
+        RpcStream *st = NULL;
+        ProtobufCMessage *m;
+        RpcStatus status;
+
+        assert_int_equal(rpc_client_new(f->target, NULL, &c), 0);
+        assert_int_equal(rpc_client_stream_open(c, STREAM, &req.base,
+                                                &jwtbundles_response__descriptor, NULL, 0, 0, &st),
+                         0);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status), 1);
+                protobuf_c_message_free_unpacked(m, NULL);
+        }
+        assert_int_equal(rpc_client_stream_next(st, 200 * USEC_PER_MSEC, &m, &status), -ETIMEDOUT);
+
+        /* A later push reaches the client. */
+        pthread_mutex_lock(&f->lock);
+        assert_non_null(f->stream_call);
+        assert_int_equal(rpc_call_send(f->stream_call, &later.base), 0);
+        pthread_mutex_unlock(&f->lock);
+        assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status), 1);
+        protobuf_c_message_free_unpacked(m, NULL);
+
+        /* The client goes away: the server hears of it. */
+        rpc_client_stream_free(st);
+        for (int i = 0; i < 100 && atomic_load(&f->n_cancelled) == 0; i++)
+                usleep(20000);
+        assert_int_equal(atomic_load(&f->n_cancelled), 1);
+}
+
+static void test_stream_finished_by_server(void **state) {
+        Fixture *f = *state;
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        _cleanup_(rpc_client_stream_freep) RpcStream *st = NULL;
+        JWTBundlesRequest req = JWTBUNDLES_REQUEST__INIT;
+        ProtobufCMessage *m;
+        RpcStatus status;
+        int r;
+
+        assert_int_equal(rpc_client_new(f->target, NULL, &c), 0);
+        assert_int_equal(rpc_client_stream_open(c, STREAM, &req.base,
+                                                &jwtbundles_response__descriptor, NULL, 0, 0, &st),
+                         0);
+        assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status), 1);
+        protobuf_c_message_free_unpacked(m, NULL);
+        pthread_mutex_lock(&f->lock);
+        assert_int_equal(rpc_call_finish(f->stream_call, GRPC_STATUS_PERMISSION_DENIED,
+                                         "no identity issued"), 0);
+        rpc_call_unref(f->stream_call);
+        f->stream_call = NULL;
+        pthread_mutex_unlock(&f->lock);
+        /* Queued messages are delivered before the status. */
+        while ((r = rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status)) == 1)
+                protobuf_c_message_free_unpacked(m, NULL);
+        assert_int_equal(r, 0);
+        assert_int_equal(status.code, GRPC_STATUS_PERMISSION_DENIED);
+        assert_string_equal(status.message, "no identity issued");
+        assert_int_equal(atomic_load(&f->n_cancelled), 0);
+}
+
+static void test_refused_peer(void **state) {
+        Fixture *f = *state;
+        JWTSVIDResponse *resp = NULL;
+        RpcStatus st;
+
+        f->refuse_uid = (int) getuid();
+        assert_int_equal(unary(f, UNARY, "x", &st, &resp), 0);
+        assert_int_equal(st.code, GRPC_STATUS_UNAVAILABLE);
+        f->refuse_uid = -1;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_unary_ok, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unary_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_request_too_large, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stream_and_cancel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stream_finished_by_server, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_peer, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -12,6 +12,7 @@
  * on_cancel runs at most once and only when gRPC reports the call cancelled.
  */
 #include <errno.h>
+#include <grpc/support/alloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

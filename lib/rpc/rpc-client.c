@@ -5,6 +5,7 @@
  * same channel from different threads never see each other's events.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <stdlib.h>

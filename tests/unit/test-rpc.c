@@ -78,7 +78,7 @@ static void on_stream_cancel(RpcCall *call, void *ud) {
 /* Stream: sends three messages at once and keeps the call for later sends. */
 static void on_stream(RpcCall *call, const ProtobufCMessage *req, void *ud) {
         Fixture *f = ud;
-        JWTBundlesResponse resp = JWTBUNDLESRESPONSE__INIT;
+        JWTBundlesResponse resp = JWTBUNDLES_RESPONSE__INIT;
 
         for (int i = 0; i < 3; i++)
                 assert_int_equal(rpc_call_send(call, &resp.base), 0);
@@ -196,7 +196,7 @@ static void test_stream_and_cancel(void **state) {
         Fixture *f = *state;
         _cleanup_(rpc_client_freep) RpcClient *c = NULL;
         JWTBundlesRequest req = JWTBUNDLES_REQUEST__INIT;
-        JWTBundlesResponse later = JWTBUNDLESRESPONSE__INIT;
+        JWTBundlesResponse later = JWTBUNDLES_RESPONSE__INIT;
         RpcStream *st = NULL;
         ProtobufCMessage *m;
         RpcStatus status;

@@ -164,8 +164,10 @@ char *sigil_duration_format(uint64_t usec, char *buf, size_t n_buf) {
                         continue;
                 usec -= v * units[i].usec;
                 k = snprintf(buf + off, n_buf - off, "%" PRIu64 "%s", v, units[i].name);
-                if (k < 0 || (size_t) k >= n_buf - off)
-                        break; /* truncated; snprintf left it NUL-terminated */
+                if (k < 0 || (size_t) k >= n_buf - off) {
+                        buf[off] = '\0';      /* drop a partly written term */
+                        break;
+                }
                 off += (size_t) k;
         }
         return buf;

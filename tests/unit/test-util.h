@@ -48,3 +48,19 @@ static inline int run_cmd(const char *fmt, ...) {
                 return -1;
         return WEXITSTATUS(st);
 }
+
+/* Fail unless @haystack contains @needle; prints both on failure. */
+#define assert_strstr(haystack, needle)                                                  \
+        do {                                                                            \
+                const char *_h_ = (haystack), *_n_ = (needle);                           \
+                if (!_h_ || !strstr(_h_, _n_))                                           \
+                        fail_msg("'%s' does not contain '%s'", _h_ ? _h_ : "(null)", _n_); \
+        } while (0)
+
+/* Fail if @haystack contains @needle. */
+#define assert_not_strstr(haystack, needle)                                              \
+        do {                                                                            \
+                const char *_h_ = (haystack), *_n_ = (needle);                           \
+                if (_h_ && strstr(_h_, _n_))                                             \
+                        fail_msg("'%s' contains '%s'", _h_, _n_);                        \
+        } while (0)

@@ -16,10 +16,24 @@
 #include "fileio.h"
 #include "sigil/macro.h"
 
+/* True when @fd is at end of file; used once a buffer of exactly the cap is full. */
+static int at_eof(int fd) {
+        char c;
+
+        for (;;) {
+                ssize_t k = read(fd, &c, 1);
+
+                if (k >= 0)
+                        return k == 0;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_n) {
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL;
-        size_t n = 0, cap = 4096;
+        size_t n = 0, cap = MIN((size_t) 4096, max);
         struct stat st;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -41,8 +55,16 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_n) {
                 if (n == cap) {
                         char *nb;
 
-                        if (cap >= max)
-                                return -EFBIG;
+                        if (cap >= max) {
+                                /* a file of exactly @max bytes is fine; one byte more is not */
+                                int eof = at_eof(fd);
+
+                                if (eof < 0)
+                                        return eof;
+                                if (!eof)
+                                        return -EFBIG;
+                                break;
+                        }
                         cap = MIN(cap * 2, max);
                         nb = realloc(buf, cap + 1);
                         if (!nb)
@@ -154,7 +176,16 @@ int mkdir_p(const char *path, mode_t mode) {
                         return -errno;
                 *p = '/';
         }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
+        if (mkdir(buf, mode) < 0) {
+                struct stat st;
+
+                if (errno != EEXIST)
+                        return -errno;
+                /* EEXIST is only success if what exists is a directory */
+                if (stat(buf, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
         return 0;
 }

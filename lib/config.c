@@ -67,10 +67,13 @@ int sigil_config_apply(const SigilConfigItem *table, json_t *obj, const char *pr
         json_object_foreach(obj, key, value) {
                 char path[SIGIL_CONFIG_PATH_MAX];
                 const SigilConfigItem *item = config_find(table, key);
-                int r;
+                int k, r;
 
-                (void) snprintf(path, sizeof(path), "%s%s%s", isempty(prefix) ? "" : prefix,
-                                isempty(prefix) ? "" : ".", key);
+                k = snprintf(path, sizeof(path), "%s%s%s", isempty(prefix) ? "" : prefix,
+                             isempty(prefix) ? "" : ".", key);
+                if (k < 0 || (size_t) k >= sizeof(path))
+                        return sigil_err_set(reterr, -EINVAL, "%s...: key path is too long",
+                                             path);
                 if (!item)
                         return sigil_err_set(reterr, -EINVAL, "%s: unknown key", path);
                 if (item->section)
@@ -85,6 +88,13 @@ int sigil_config_apply(const SigilConfigItem *table, json_t *obj, const char *pr
                         return r;
         }
         return 0;
+}
+
+/* The text of a JSON string, or NULL when @v is not a string or holds a NUL (\u0000). */
+static const char *string_value(json_t *v) {
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                return NULL;
+        return json_string_value(v);
 }
 
 int sigil_config_parse_string(const char *path, json_t *v, void *field, SigilErr *reterr) {
@@ -133,14 +143,18 @@ int sigil_config_parse_duration(const char *path, json_t *v, void *field, SigilE
         if (json_is_integer(v)) {
                 json_int_t sec = json_integer_value(v);
 
-                if (sec < 0 || (uint64_t) sec > UINT64_MAX / USEC_PER_SEC)
-                        return sigil_err_set(reterr, -EINVAL, "duration out of range");
+                if (sec < 0)
+                        return sigil_err_set(reterr, -EINVAL, "negative durations are not allowed");
+                if ((uint64_t) sec > UINT64_MAX / USEC_PER_SEC)
+                        return sigil_err_set(reterr, -EINVAL, "duration is too large");
                 *(uint64_t *) field = (uint64_t) sec * USEC_PER_SEC;
                 return 0;
         }
         if (!json_is_string(v))
                 return sigil_err_set(reterr, -EINVAL,
                                      "expected a duration such as \"1h30m\" or a number of seconds");
+        if (!string_value(v))
+                return sigil_err_set(reterr, -EINVAL, "contains a NUL character");
         return sigil_duration_parse(json_string_value(v), field, reterr) < 0 ? -EINVAL : 0;
 }
 
@@ -169,7 +183,7 @@ int sigil_config_parse_strv(const char *path, json_t *v, void *field, SigilErr *
 }
 
 int sigil_config_parse_log_level(const char *path, json_t *v, void *field, SigilErr *reterr) {
-        SigilLogLevel l = sigil_log_level_from_string(json_string_value(v));
+        SigilLogLevel l = sigil_log_level_from_string(string_value(v));
 
         if (l < 0)
                 return sigil_err_set(reterr, -EINVAL,
@@ -179,7 +193,7 @@ int sigil_config_parse_log_level(const char *path, json_t *v, void *field, Sigil
 }
 
 int sigil_config_parse_log_format(const char *path, json_t *v, void *field, SigilErr *reterr) {
-        SigilLogFormat f = sigil_log_format_from_string(json_string_value(v));
+        SigilLogFormat f = sigil_log_format_from_string(string_value(v));
 
         if (f < 0)
                 return sigil_err_set(reterr, -EINVAL, "expected \"text\" or \"json\"");
@@ -188,7 +202,8 @@ int sigil_config_parse_log_format(const char *path, json_t *v, void *field, Sigi
 }
 
 int sigil_config_parse_key_type(const char *path, json_t *v, void *field, SigilErr *reterr) {
-        SigilKeyType t = sigil_key_type_from_string(json_string_value(v));
+        const char *s = string_value(v);
+        SigilKeyType t = s ? sigil_key_type_from_string(s) : _SIGIL_KEY_TYPE_INVALID;
 
         if (t < 0)
                 return sigil_err_set(reterr, -EINVAL, "expected one of \"ec-p256\", "

@@ -91,9 +91,12 @@ int sigil_csr_parse(const uint8_t *der, size_t n_der, SigilCsr **ret, SigilErr *
         return csr_new_from_req(req, ret, reterr);
 }
 
+/* SHA-384 for P-384, none for the one-shot EdDSA algorithms, else SHA-256. */
 static const EVP_MD *csr_digest_for(EVP_PKEY *key) {
         SigilKeyType t;
 
+        if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
+                return NULL;
         if (sigil_key_type_of(key, &t) == 0 && t == SIGIL_KEY_EC_P384)
                 return EVP_sha384();
         return EVP_sha256();

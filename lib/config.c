@@ -152,7 +152,8 @@ int sigil_config_parse_duration(const char *path, json_t *v, void *field, SigilE
         }
         if (!json_is_string(v))
                 return sigil_err_set(reterr, -EINVAL,
-                                     "expected a duration such as \"1h30m\" or a number of seconds");
+                                     "expected a duration such as \"1h30m\" or a number of "
+                                     "seconds");
         if (!string_value(v))
                 return sigil_err_set(reterr, -EINVAL, "contains a NUL character");
         return sigil_duration_parse(json_string_value(v), field, reterr) < 0 ? -EINVAL : 0;

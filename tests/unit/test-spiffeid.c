@@ -305,7 +305,10 @@ static char *make_id(size_t n_total) {
         return s;
 }
 
-/* ID-18: 2048 bytes are accepted; 2049 are refused when parsing and when building. */
+/*
+ * ID-18 and DIV-03: 2048 bytes are accepted; 2049 are refused when building
+ * and, by our policy (other parsers accept them), when parsing too.
+ */
 static void test_id18_length(void **state) {
         _cleanup_(freep) char *max = make_id(SIGIL_SPIFFEID_MAX);
         _cleanup_(freep) char *over = make_id(SIGIL_SPIFFEID_MAX + 1);
@@ -332,7 +335,7 @@ static void test_id18_length(void **state) {
         assert_string_equal(e.msg, MSG_TOO_LONG);
 }
 
-/* ID-19: a trust domain is at most 255 bytes, bare or inside an ID. */
+/* ID-19 and DIV-04: a trust domain is at most 255 bytes, bare or inside an ID (as rust-spiffe). */
 static void test_id19_trust_domain_length(void **state) {
         char td[300], id[400];
         SigilTrustDomain t;

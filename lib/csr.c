@@ -38,6 +38,19 @@ static int csr_spki_der(X509_REQ *req, SigilCsr *csr) {
         return 0;
 }
 
+/*
+ * The issuer copies SPKI bytes into certificates and takes EC keys in one encoding only;
+ * refuse other encodings (compressed points, explicit parameters) here, with the reason.
+ */
+static int csr_check_ec_encoding(const SigilCsr *csr) {
+        const uint8_t *point;
+        size_t n_point;
+
+        if (csr->key_type != SIGIL_KEY_EC_P256 && csr->key_type != SIGIL_KEY_EC_P384)
+                return 0;
+        return ec_spki_point(csr->spki, csr->n_spki, &point, &n_point) > 0 ? 0 : -EOPNOTSUPP;
+}
+
 static int csr_new_from_req(X509_REQ *req, SigilCsr **ret, SigilErr *reterr) {
         _cleanup_(sigil_csr_freep) SigilCsr *csr = NULL;
         EVP_PKEY *key;
@@ -65,6 +78,10 @@ static int csr_new_from_req(X509_REQ *req, SigilCsr **ret, SigilErr *reterr) {
         r = csr_spki_der(req, csr);
         if (r < 0)
                 return sigil_err_set(reterr, r, "cannot encode the CSR public key");
+        r = csr_check_ec_encoding(csr);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "CSR EC key must use a named curve and an "
+                                                "uncompressed point");
         if (!EVP_PKEY_up_ref(key))
                 return -ENOMEM;
         csr->key = key;

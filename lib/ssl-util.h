@@ -171,6 +171,46 @@ static inline bool der_is_single_tlv(const uint8_t *der, size_t n) {
         return len >= 0x80 && len == n - 2 - k;
 }
 
+/*
+ * ec_spki_point() - find the point in a P-256/P-384 SubjectPublicKeyInfo written the one way
+ * sigil issues for: id-ecPublicKey, the named curve, an uncompressed point, nothing else.
+ * Only the bytes are compared: whether the point is on the curve is the caller's check.
+ *
+ * Return: NID_X9_62_prime256v1 or NID_secp384r1 with *@ret_point and *@ret_n set; -1 when
+ * only the first byte of the point is wrong (hybrid, infinity); else 0.
+ */
+static inline int ec_spki_point(const uint8_t *spki, size_t n, const uint8_t **ret_point,
+                                size_t *ret_n) {
+        static const uint8_t p256[] = {
+                0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+                0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        };
+        static const uint8_t p384[] = {
+                0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+                0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+        };
+        static const struct {
+                const uint8_t *prefix;
+                size_t n_prefix, n_point;
+                int nid;
+        } forms[] = {
+                { p256, sizeof(p256), 65, NID_X9_62_prime256v1 },
+                { p384, sizeof(p384), 97, NID_secp384r1 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                if (n != forms[i].n_prefix + forms[i].n_point ||
+                    memcmp(spki, forms[i].prefix, forms[i].n_prefix) != 0)
+                        continue;
+                if (spki[forms[i].n_prefix] != 0x04)
+                        return -1;
+                *ret_point = spki + forms[i].n_prefix;
+                *ret_n = forms[i].n_point;
+                return forms[i].nid;
+        }
+        return 0;
+}
+
 #define X509_SERIAL_BYTES 16
 
 /*

@@ -38,15 +38,6 @@
 #define ISSUER_SIG_MAX 512                      /* RSA-4096 */
 #define ISSUER_SPKI_MAX 1024                    /* an RSA-4096 SPKI is 550 bytes */
 
-/* id-ecPublicKey with the named curve, then the BIT STRING header with 0 unused bits. */
-static const uint8_t spki_p256_prefix[] = {
-        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
-        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-};
-static const uint8_t spki_p384_prefix[] = {
-        0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
-        0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
-};
 /* rsaEncryption with NULL parameters (RFC 3279 2.3.1). */
 static const uint8_t rsa_algorithm[] = {
         0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
@@ -202,14 +193,11 @@ static int der_read_positive_int(DerCursor *c, const uint8_t **ret, size_t *ret_
 
 /* ---- the requested public key ---- */
 
-static int leaf_check_ec(SigilX509Issuer *is, const IssuerCurve *curve, size_t n_prefix,
+/* A P-256/P-384 key, byte for byte as ec_spki_point() wants it, and on its curve. */
+static int leaf_check_ec(SigilX509Issuer *is, int nid, const uint8_t *point, size_t n_point,
                          Leaf *l, SigilErr *reterr) {
-        const uint8_t *point = l->spki + n_prefix;
-        size_t n_point = l->n_spki - n_prefix;
+        const IssuerCurve *curve = nid == NID_secp384r1 ? &is->p384 : &is->p256;
 
-        if (point[0] != POINT_CONVERSION_UNCOMPRESSED)
-                return sigil_err_set(reterr, -EINVAL, "EC public key is not an uncompressed "
-                                                      "point");
         if (EC_POINT_oct2point(curve->group, curve->point, point, n_point, is->bn_ctx) != 1) {
                 ERR_clear_error();
                 return sigil_err_set(reterr, -EINVAL, "EC public key is not on the curve");
@@ -276,14 +264,19 @@ static int leaf_check_rsa(Leaf *l, SigilErr *reterr) {
 }
 
 static int leaf_check_spki(SigilX509Issuer *is, Leaf *l, SigilErr *reterr) {
+        const uint8_t *point;
+        size_t n_point;
+        int nid;
+
         if (!l->spki || l->n_spki == 0)
                 return sigil_err_set(reterr, -EINVAL, "no public key");
-        if (l->n_spki == sizeof(spki_p256_prefix) + 65 &&
-            memcmp(l->spki, spki_p256_prefix, sizeof(spki_p256_prefix)) == 0)
-                return leaf_check_ec(is, &is->p256, sizeof(spki_p256_prefix), l, reterr);
-        if (l->n_spki == sizeof(spki_p384_prefix) + 97 &&
-            memcmp(l->spki, spki_p384_prefix, sizeof(spki_p384_prefix)) == 0)
-                return leaf_check_ec(is, &is->p384, sizeof(spki_p384_prefix), l, reterr);
+        nid = ec_spki_point(l->spki, l->n_spki, &point, &n_point);
+        if (nid < 0)
+                return sigil_err_set(reterr, -EINVAL, "EC public key is not an uncompressed "
+                                                      "point");
+        if (nid > 0)
+                return leaf_check_ec(is, nid, point, n_point, l, reterr);
+        /* Anything else must be RSA: compressed or hybrid points, explicit curves end here. */
         return leaf_check_rsa(l, reterr);
 }
 
@@ -454,8 +447,8 @@ static uint8_t *leaf_put_extensions(uint8_t *p, const SigilX509Issuer *is, const
         p = der_put_blob(p, &is->ext_bc);
         p = der_put_blob(p, l->rsa ? &is->ext_ku_rsa : &is->ext_ku_ec);
         p = der_put_blob(p, &is->ext_eku);
-        p = der_put_blob(p, &is->ext_ski);
-        memcpy(p - SKI_LEN, l->ski, SKI_LEN);
+        p = der_put(p, is->ext_ski.data, is->ext_ski.n - SKI_LEN);     /* the key ID last */
+        p = der_put(p, l->ski, SKI_LEN);
         p = der_put_blob(p, &is->ext_aki);
         return leaf_put_san(p, l);
 }

@@ -8,6 +8,7 @@
 #include "test-util.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -108,6 +109,26 @@ static void test_unsupported_keys(void **state) {
         }
 }
 
+/* A P-256 key sent as a compressed point: valid, but not an encoding sigil issues for. */
+static void test_compressed_point(void **state) {
+        EVP_PKEY *k = EVP_PKEY_dup(keys[SIGIL_KEY_EC_P256]);
+        uint8_t *der = NULL;
+        SigilCsr *csr = NULL;
+        SigilErr err = {};
+        size_t n = 0;
+
+        assert_non_null(k);
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                                 k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+                         1);
+        assert_int_equal(sigil_csr_make(k, &der, &n), 0);
+        assert_int_equal(sigil_csr_parse(der, n, &csr, &err), -EOPNOTSUPP);
+        assert_non_null(strstr(err.msg, "uncompressed"));
+        assert_null(csr);
+        free(der);
+        EVP_PKEY_free(k);
+}
+
 static void test_trailing_and_truncated(void **state) {
         uint8_t *der = NULL, *longer;
         size_t n = 0;
@@ -197,6 +218,7 @@ int main(void) {
                 cmocka_unit_test(test_tampered_signature),
                 cmocka_unit_test(test_wrong_key_signature),
                 cmocka_unit_test(test_unsupported_keys),
+                cmocka_unit_test(test_compressed_point),
                 cmocka_unit_test(test_trailing_and_truncated),
                 cmocka_unit_test(test_ber_length_rejected),
                 cmocka_unit_test(test_size_limits),

@@ -176,9 +176,11 @@ static char *encode_type_specific_pem(EVP_PKEY *key) {
         assert_non_null(ectx);
         assert_int_equal(OSSL_ENCODER_to_data(ectx, &data, &n), 1);
         OSSL_ENCODER_CTX_free(ectx);
-        s = strndup((const char *) data, n);
-        OPENSSL_free(data);
+        s = malloc(n + 1);              /* the encoder's output is not NUL-terminated */
         assert_non_null(s);
+        memcpy(s, data, n);
+        s[n] = '\0';
+        OPENSSL_free(data);
         return s;
 }
 

@@ -497,9 +497,11 @@ static char *print_cert(X509 *cert) {
         assert_non_null(bio);
         assert_int_equal(X509_print_ex(bio, cert, XN_FLAG_ONELINE, 0), 1);
         n = BIO_get_mem_data(bio, &data);
-        s = strndup(data, (size_t) n);
-        BIO_free(bio);
+        s = malloc((size_t) n + 1);     /* BIO memory is not NUL-terminated */
         assert_non_null(s);
+        memcpy(s, data, (size_t) n);
+        s[n] = '\0';
+        BIO_free(bio);
         return s;
 }
 

@@ -93,7 +93,7 @@ typedef struct Leaf {
         uint8_t serial[X509_SERIAL_BYTES];
         char not_before[16], not_after[16];
         size_t n_not_before, n_not_after;
-        const SigilSpiffeId *id;
+        SigilSpiffeId id;               /* re-parsed: the caller's struct is not trusted */
         const char *const *dns_names;
         size_t n_dns_names;
         size_t n_cn;                    /* 0: no CN */
@@ -105,6 +105,7 @@ typedef struct Leaf {
 
 /* ---- DER writing ---- */
 
+/* Lengths here stay far below 2^24: a leaf is bounded by its DNS names and RSA-4096. */
 static size_t der_hdr_len(size_t n) {
         return n < 0x80 ? 2 : n <= 0xff ? 3 : n <= 0xffff ? 4 : 5;
 }
@@ -114,13 +115,13 @@ static size_t der_tlv_len(size_t n) {
 }
 
 static uint8_t *der_put_hdr(uint8_t *p, uint8_t tag, size_t n) {
+        size_t k = der_hdr_len(n) - 2;         /* bytes of a long-form length */
+
         *p++ = tag;
-        if (n < 0x80) {
+        if (k == 0) {
                 *p++ = (uint8_t) n;
                 return p;
         }
-        size_t k = der_hdr_len(n) - 2;
-
         *p++ = (uint8_t) (0x80 | k);
         for (size_t i = k; i > 0; i--)
                 *p++ = (uint8_t) (n >> (8 * (i - 1)));
@@ -321,21 +322,20 @@ static int leaf_check_names(const SigilX509Issuer *is, const SigilLeafParams *p,
         const SigilSpiffeId *id = p->id;
 
         if (!id || strnlen(id->str, sizeof(id->str)) != id->n_str ||
-            sigil_spiffeid_validate(id->str, NULL, 0) != 0)
+            sigil_spiffeid_parse(id->str, id->n_str, &l->id, NULL) != 0 || l->id.n_td != id->n_td)
                 return sigil_err_set(reterr, -EINVAL, "invalid SPIFFE ID");
-        if (sigil_spiffeid_is_root(id))
+        if (sigil_spiffeid_is_root(&l->id))
                 return sigil_err_set(reterr, -EINVAL, "leaf SPIFFE ID '%s' has no path",
-                                     id->str);
-        if (is->has_td && !sigil_spiffeid_member_of(id, is->td.name))
+                                     l->id.str);
+        if (is->has_td && !sigil_spiffeid_member_of(&l->id, is->td.name))
                 return sigil_err_set(reterr, -EINVAL, "SPIFFE ID '%s' is not in the CA's trust "
-                                     "domain '%s'", id->str, is->td.name);
+                                     "domain '%s'", l->id.str, is->td.name);
         if (p->n_dns_names > SIGIL_X509_DNS_NAMES_MAX || (p->n_dns_names > 0 && !p->dns_names))
                 return sigil_err_set(reterr, -EINVAL, "too many DNS names");
         for (size_t i = 0; i < p->n_dns_names; i++)
                 if (!dns_name_valid(p->dns_names[i]))
                         return sigil_err_set(reterr, -EINVAL, "invalid DNS name '%s'",
                                              p->dns_names[i] ? p->dns_names[i] : "");
-        l->id = id;
         l->dns_names = p->dns_names;
         l->n_dns_names = p->n_dns_names;
         if (p->n_dns_names > 0 && strlen(p->dns_names[0]) <= LEAF_CN_MAX)
@@ -381,7 +381,7 @@ static int leaf_set_validity(const SigilX509Issuer *is, const SigilLeafParams *p
 /* ---- sizes, then bytes ---- */
 
 static void leaf_compute_sizes(const SigilX509Issuer *is, Leaf *l) {
-        l->n_general_names = der_tlv_len(l->id->n_str);
+        l->n_general_names = der_tlv_len(l->id.n_str);
         for (size_t i = 0; i < l->n_dns_names; i++)
                 l->n_general_names += der_tlv_len(strlen(l->dns_names[i]));
         l->n_san_value = der_tlv_len(l->n_general_names);      /* GeneralNames SEQUENCE */
@@ -430,8 +430,8 @@ static uint8_t *leaf_put_san(uint8_t *p, const Leaf *l) {
         p = der_put(p, oid_san, sizeof(oid_san));
         p = der_put_hdr(p, 0x04, l->n_san_value);
         p = der_put_hdr(p, 0x30, l->n_general_names);
-        p = der_put_hdr(p, 0x86, l->id->n_str);         /* [6] uniformResourceIdentifier */
-        p = der_put(p, l->id->str, l->id->n_str);
+        p = der_put_hdr(p, 0x86, l->id.n_str);          /* [6] uniformResourceIdentifier */
+        p = der_put(p, l->id.str, l->id.n_str);
         for (size_t i = 0; i < l->n_dns_names; i++) {
                 size_t n = strlen(l->dns_names[i]);
 

@@ -24,9 +24,11 @@ typedef struct SigilCsr {
  * @ret:        on success, the request
  * @reterr:     on failure, the reason; may be NULL
  *
- * The self-signature must verify; the key must be EC P-256/P-384 or RSA
- * 2048/4096. Subject and requested extensions are ignored: what a
- * certificate says comes from the registration entry, never from the CSR.
+ * The self-signature must verify; the key must be EC P-256/P-384 (named
+ * curve, uncompressed point: the encoding the issuer copies into
+ * certificates) or RSA 2048/4096. Subject and requested extensions are
+ * ignored: what a certificate says comes from the registration entry, never
+ * from the CSR.
  *
  * Return: 0, -EINVAL (malformed or bad signature), -EOPNOTSUPP (key type) or -ENOMEM.
  */

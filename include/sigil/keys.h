@@ -94,7 +94,7 @@ int sigil_key_to_pkcs8_pem(EVP_PKEY *key, char **ret);
  * @n_der:      length
  * @ret:        on success, the key
  *
- * Return: 0 or -EINVAL.
+ * Return: 0 or -EINVAL (malformed, or not one of the four supported key types).
  */
 int sigil_key_from_pkcs8_der(const uint8_t *der, size_t n_der, EVP_PKEY **ret);
 

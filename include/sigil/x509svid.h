@@ -151,7 +151,10 @@ int sigil_x509_spiffe_id(X509 *cert, SigilSpiffeId *ret, SigilErr *reterr);
 uint64_t sigil_x509_not_after(const X509 *cert);
 uint64_t sigil_x509_not_before(const X509 *cert);
 
-/* Serial number of @cert as lowercase hex, into @buf (at least 41 bytes). */
+/*
+ * Serial number of @cert as lowercase hex, two digits a byte, into @buf (41 bytes hold any
+ * RFC 5280 serial). Return: 0, -EINVAL (negative serial) or -ENOBUFS (@buf too small).
+ */
 int sigil_x509_serial_hex(const X509 *cert, char *buf, size_t n_buf);
 
 /* PEM text of one certificate / a stack of certificates. Return: 0 or -ENOMEM. */

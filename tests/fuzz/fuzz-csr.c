@@ -61,15 +61,21 @@ static void fuzz_issue(const uint8_t *spki, size_t n_spki) {
                 .not_after = FUZZ_NOW + 3600,
         };
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
-        uint8_t *der = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(freep) uint8_t *der = NULL;
+        SigilKeyType t;
         size_t n = 0;
 
         if (sigil_x509_issuer_sign_spki(fuzz_issuer, spki, n_spki, &params, &der, &n, NULL) != 0)
                 return;
+        /* The issuer checks keys by their bytes alone: OpenSSL must agree with it. */
+        if (sigil_key_from_spki_der(spki, n_spki, &key, NULL) != 0 ||
+            sigil_key_type_of(key, &t) != 0)
+                abort();
         if (sigil_x509_chain_from_der(der, n, &chain, NULL) != 0 || sk_X509_num(chain) != 1 ||
+            EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(chain, 0)), key) != 1 ||
             sigil_x509svid_verify(chain, &fuzz_bundles, FUZZ_NOW + 60, NULL, NULL) != 0)
                 abort();                /* the issuer made something its validator refuses */
-        free(der);
 }
 
 static void fuzz_chain(const uint8_t *data, size_t size) {

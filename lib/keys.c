@@ -179,6 +179,9 @@ int sigil_key_from_pem(const char *pem, size_t n_pem, EVP_PKEY **ret, SigilErr *
         r = pem_read_strict(bio, true, &b);
         if (r <= 0)
                 return sigil_err_set(reterr, -EINVAL, "no well-formed unencrypted PEM block");
+        if (streq(b.name, "EC PARAMETERS"))
+                return sigil_err_set(reterr, -EINVAL, "unexpected EC PARAMETERS block before the "
+                                                      "key (make keys with openssl genpkey)");
         if (pem_read_strict(bio, true, &extra) != 0)
                 return sigil_err_set(reterr, -EINVAL, "unexpected data after the private key");
         r = key_from_pem_block(&b, &key);

@@ -231,6 +231,11 @@ static void test_pem_strict(void **state) {
         assert_pem_rejected(buf, strlen(buf), NULL);
         (void) snprintf(buf, sizeof(buf), "%s%s", pem, pem);
         assert_pem_rejected(buf, strlen(buf), "after");
+        /* What "openssl ecparam -genkey" writes: parameters, then the key. */
+        (void) snprintf(buf, sizeof(buf),
+                        "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+                        "-----END EC PARAMETERS-----\n%s", pem);
+        assert_pem_rejected(buf, strlen(buf), "EC PARAMETERS");
         assert_pem_rejected(pem, n - 30, NULL);                         /* truncated */
         assert_pem_rejected(pem, 0, NULL);
         assert_pem_rejected("", 0, NULL);

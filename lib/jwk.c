@@ -5,8 +5,9 @@
  * Only the public members are ever read or written. Untrusted JWKs are held
  * to the canonical encoding, so that one key has one spelling: EC
  * coordinates are exactly the field size, RSA n and e carry no leading zero
- * octet, and the EC point must lie on the named curve (checked by OpenSSL,
- * then re-encoded and compared, which also rejects coordinates >= p). A JWK
+ * octet, and the EC point must lie on the named curve. OpenSSL 3.0 checks
+ * the point and refuses coordinates >= p; the key is also re-encoded and
+ * compared with the input, so that stays true whatever a provider does. A JWK
  * carrying private members ("d", ...) is refused rather than silently
  * stripped: a bundle with private keys in it is a leak somewhere upstream.
  */

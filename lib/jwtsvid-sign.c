@@ -134,7 +134,8 @@ static int signer_sign_digest(SigilJwtSigner *s, const uint8_t *dgst, size_t n, 
                 return -EIO;
         ECDSA_SIG_get0(esig, &r, &sv);
         w = s->alg->ec_field_size;
-        if (BN_bn2binpad(r, sig, (int) w) != (int) w || BN_bn2binpad(sv, sig + w, (int) w) != (int) w)
+        if (BN_bn2binpad(r, sig, (int) w) != (int) w ||
+            BN_bn2binpad(sv, sig + w, (int) w) != (int) w)
                 return -EIO;
         return 0;
 }

@@ -62,7 +62,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, bool ca) {
         assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
         assert_int_equal(X509_set_pubkey(x, key), 1);
         add_ext(x, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-        add_ext(x, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+        add_ext(x, NID_key_usage,
+                ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
         assert_true(X509_sign(x, key, EVP_sha256()) > 0);
         return x;
 }
@@ -203,7 +204,8 @@ static void test_sequence_precision(void **state) {
         free(TAKE_PTR(out));
         assert_int_equal(sigil_bundle_to_spiffe_json(b, &out), -ERANGE);
 
-        expect_reject("{\"spiffe_sequence\":18446744073709551615,\"keys\":[]}", "invalid bundle JSON");
+        expect_reject("{\"spiffe_sequence\":18446744073709551615,\"keys\":[]}",
+                      "invalid bundle JSON");
         expect_reject("{\"spiffe_sequence\":1.0,\"keys\":[]}", "non-negative integer");
         expect_reject("{\"spiffe_sequence\":\"1\",\"keys\":[]}", "non-negative integer");
         expect_reject("{\"spiffe_sequence\":-1,\"keys\":[]}", "non-negative integer");
@@ -240,7 +242,8 @@ static void test_duplicate_json_keys(void **state) {
 
 static void test_skipped_keys(void **state) {
         json_t *okp = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kty", "OKP", "use", "jwt-svid", "kid",
-                                "ed", "crv", "Ed25519", "x", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+                                "ed", "crv", "Ed25519", "x",
+                                "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
         json_t *no_use = jwk(k_p384, NULL, "no-use");
         json_t *foo = jwk(k_p384, "foo", "foo");
         json_t *upper = jwk(k_p384, "X509-SVID", "upper");
@@ -291,14 +294,16 @@ static void test_x5c_rules(void **state) {
 
 /* A bundle with one x509-svid JWK of kty @kty and x5c [@x5c] must be rejected. */
 static void expect_x509_reject(const char *kty, const char *x5c, const char *reason) {
-        _cleanup_(freep) char *json = bundle_json(
-                NULL, 1, json_pack("{s:s, s:s, s:[s]}", "kty", kty, "use", "x509-svid", "x5c", x5c));
+        _cleanup_(freep) char *json = bundle_json(NULL, 1,
+                                                  json_pack("{s:s, s:s, s:[s]}", "kty", kty, "use",
+                                                            "x509-svid", "x5c", x5c));
 
         expect_reject(json, reason);
 }
 
 static void test_x5c_rejected(void **state) {
-        _cleanup_(freep) char *ec = cert_b64(ca_ec), *lf = cert_b64(leaf), *p384 = cert_b64(ca_p384);
+        _cleanup_(freep) char *ec = cert_b64(ca_ec), *lf = cert_b64(leaf);
+        _cleanup_(freep) char *p384 = cert_b64(ca_p384);
         _cleanup_(freep) char *trailing = NULL, *url = NULL, *unpadded = NULL, *json = NULL;
         _cleanup_(openssl_freep) unsigned char *der = NULL;
         unsigned char *der2;
@@ -405,7 +410,8 @@ static size_t member_bytes(json_t *j, const char *name, uint8_t *buf, size_t siz
         json_t *v = json_object_get(j, name);
         size_t n;
 
-        assert_int_equal(base64url_decode(json_string_value(v), json_string_length(v), &raw, &n), 0);
+        assert_int_equal(
+                base64url_decode(json_string_value(v), json_string_length(v), &raw, &n), 0);
         assert_true(n <= size);
         memcpy(buf, raw, n);
         return n;

@@ -81,7 +81,9 @@ static char *b64url(const void *p, size_t n) {
 /* Sign @input as JWS @alg with OpenSSL, independently of lib/jwtsvid-sign.c. */
 static char *jws_sign(EVP_PKEY *key, const char *alg, const char *input) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
-        const char *digest = strstr(alg, "384") ? "SHA384" : strstr(alg, "512") ? "SHA512" : "SHA256";
+        const char *digest = strstr(alg, "384")   ? "SHA384"
+                             : strstr(alg, "512") ? "SHA512"
+                                                  : "SHA256";
         EVP_PKEY_CTX *pctx = NULL;
         uint8_t sig[1024], raw[132];
         size_t n_sig = sizeof(sig);
@@ -92,7 +94,8 @@ static char *jws_sign(EVP_PKEY *key, const char *alg, const char *input) {
                 assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
                 assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST), 1);
         }
-        assert_int_equal(EVP_DigestSign(md, sig, &n_sig, (const uint8_t *) input, strlen(input)), 1);
+        assert_int_equal(
+                EVP_DigestSign(md, sig, &n_sig, (const uint8_t *) input, strlen(input)), 1);
         if (alg[0] == 'E') {
                 const unsigned char *p = sig;
                 ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long) n_sig);
@@ -558,7 +561,8 @@ static void test_key_must_fit_alg(void **state) {
                                              CLAIMS(EXP_OK));
         _cleanup_(freep) char *rs_ec = forge(k_rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"p256\"}",
                                              CLAIMS(EXP_OK));
-        _cleanup_(freep) char *es_rsa = forge(k_p256, "ES256", "{\"alg\":\"ES256\",\"kid\":\"rsa\"}",
+        _cleanup_(freep) char *es_rsa = forge(k_p256, "ES256",
+                                              "{\"alg\":\"ES256\",\"kid\":\"rsa\"}",
                                               CLAIMS(EXP_OK));
         _cleanup_(freep) char *ps_as_rs = forge(k_rsa, "PS256",
                                                 "{\"alg\":\"RS256\",\"kid\":\"rsa\"}",
@@ -577,9 +581,9 @@ static void test_key_must_fit_alg(void **state) {
 }
 
 static void test_typ_and_crit(void **state) {
-        _cleanup_(freep) char *other = forge(k_p256, "ES256",
-                                             "{\"alg\":\"ES256\",\"kid\":\"p256\",\"typ\":\"OTHER\"}",
-                                             CLAIMS(EXP_OK));
+        _cleanup_(freep) char *other = forge(
+                k_p256, "ES256", "{\"alg\":\"ES256\",\"kid\":\"p256\",\"typ\":\"OTHER\"}",
+                CLAIMS(EXP_OK));
         _cleanup_(freep) char *empty = forge(k_p256, "ES256",
                                              "{\"alg\":\"ES256\",\"kid\":\"p256\",\"typ\":\"\"}",
                                              CLAIMS(EXP_OK));
@@ -622,7 +626,8 @@ static void test_serialization(void **state) {
 
         expect_reject("", -EINVAL, "empty token");
         expect_reject("abc", -EINVAL, "exactly 3 parts");
-        assert_true(asprintf(&json, "{\"payload\":\"%.*s\",\"protected\":\"%.*s\",\"signature\":\"%s\"}",
+        assert_true(asprintf(&json,
+                             "{\"payload\":\"%.*s\",\"protected\":\"%.*s\",\"signature\":\"%s\"}",
                              (int) (d2 - d1 - 1), d1 + 1, (int) (d1 - good), good, d2 + 1) > 0);
         expect_reject(json, -EINVAL, "JSON serialization");
         /* two parts */
@@ -673,11 +678,13 @@ static void test_not_jwt_key(void **state) {
 
         assert_int_equal(sigil_bundle_new(TD, &b), 0);
         assert_int_equal(sigil_bundle_set_put(&set, b), 0);
-        assert_int_equal(sigil_jwtsvid_validate(token, strlen(token), &set, AUD, 1, NOW, NULL, &err),
-                         -ENOENT);
+        assert_int_equal(
+                sigil_jwtsvid_validate(token, strlen(token), &set, AUD, 1, NOW, NULL, &err),
+                -ENOENT);
         assert_non_null(strstr(err.msg, "key not found"));
-        assert_int_equal(sigil_jwtsvid_validate(token, strlen(token), NULL, AUD, 1, NOW, NULL, &err),
-                         -ENOENT);
+        assert_int_equal(
+                sigil_jwtsvid_validate(token, strlen(token), NULL, AUD, 1, NOW, NULL, &err),
+                -ENOENT);
         sigil_bundle_set_done(&set);
 }
 

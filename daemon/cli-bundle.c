@@ -171,8 +171,8 @@ static int bundle_from_proto(const AdminBundle *pb, SigilBundle **ret, SigilErr 
                 r = sigil_key_from_spki_der(j->public_key.data, j->public_key.len, &key, err);
                 if (r < 0)
                         return sigil_err_prefix(err, r, "JWT authority '%s'", j->key_id);
-                r = sigil_bundle_add_jwt_authority(b, j->key_id, key,
-                                                   j->expires_at > 0 ? (uint64_t) j->expires_at : 0);
+                r = sigil_bundle_add_jwt_authority(b, j->key_id, key, j->expires_at > 0
+                                                           ? (uint64_t) j->expires_at : 0);
                 if (r < 0)
                         return sigil_err_set(err, r, "JWT authority '%s': %s", j->key_id,
                                              strerror(-r));

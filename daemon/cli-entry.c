@@ -53,7 +53,7 @@ typedef struct EntryArgs {
         int64_t expiry;
         bool admin, downstream, node;
         int match;              /* -1: not given */
-        unsigned n_entry_flags; /* flags that describe an entry or filter: all but -entryID, -data */
+        unsigned n_entry_flags; /* entry or filter flags: all but -entryID and -data */
 } EntryArgs;
 
 static void entry_args_done(EntryArgs *a) {
@@ -505,7 +505,8 @@ static int entry_update(int argc, char *argv[]) {
 
 static int show_check_flags(const EntryArgs *a) {
         if (a->entry_id && a->n_entry_flags > 0)
-                return cli_usage_error(&cmd_show, "the -entryID flag can't be combined with others");
+                return cli_usage_error(&cmd_show,
+                                       "the -entryID flag can't be combined with others");
         if (a->match >= 0 && a->n_selectors == 0)
                 return cli_usage_error(&cmd_show, "-matchSelectorsOn needs at least one -selector");
         if (a->federates_with.n > 1)

@@ -157,6 +157,7 @@ void cli_usage(const CliCommand *cmd, FILE *f) {
                 CLI_DEFAULT_SOCKET);
 }
 
+static void vfail(const char *fmt, va_list ap) _printf_(1, 0);
 static void vfail(const char *fmt, va_list ap) {
         char msg[2048];
 
@@ -587,13 +588,13 @@ char *cli_sanitize(char *s) {
 }
 
 int cli_print_json(json_t *j) {
-        _cleanup_(json_decrefp) json_t *consumed = j;
+        int r;
 
         if (!j)
                 return cli_fail("out of memory");
-        if (json_dumpf(j, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF)
-                return cli_fail("cannot write the output");
-        return CLI_EXIT_OK;
+        r = json_dumpf(j, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF;
+        json_decref(j);
+        return r ? cli_fail("cannot write the output") : CLI_EXIT_OK;
 }
 
 json_t *cli_json_string(const char *s) {
@@ -658,9 +659,9 @@ json_t *cli_json_selectors(AdminSelector *const *s, size_t n) {
         json_t *a = json_array();
 
         for (size_t i = 0; a && i < n; i++)
-                if (json_array_append_new(a, json_pack("{s:o, s:o}",
-                                                       "type", cli_json_string(s[i]->type),
-                                                       "value", cli_json_string(s[i]->value))) < 0) {
+                if (json_array_append_new(a, json_pack("{s:o, s:o}", "type",
+                                                       cli_json_string(s[i]->type), "value",
+                                                       cli_json_string(s[i]->value))) < 0) {
                         json_decref(a);
                         return NULL;
                 }

@@ -49,7 +49,7 @@ typedef struct CliCommand {
         const char *name;               /* "entry create" */
         const char *synopsis;           /* one sentence */
         const char *args;               /* what follows the name in the usage line */
-        const char *options_help;       /* the command's own flags, one "  -flag ARG  text\n" each */
+        const char *options_help;       /* its own flags, one "  -flag ARG  text\n" each */
         const struct option *options;   /* its option table, ending with CLI_OPTIONS_COMMON, {} */
 } CliCommand;
 

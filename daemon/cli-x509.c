@@ -348,7 +348,8 @@ static int x509_mint(int argc, char *argv[]) {
         if (r != CLI_EXIT_OK)
                 return r;
         if (sigil_key_generate(a.key_type, &key) < 0)
-                return cli_fail("unable to generate key (%s)", sigil_key_type_to_string(a.key_type));
+                return cli_fail("unable to generate key (%s)",
+                                sigil_key_type_to_string(a.key_type));
         r = mint_call(conn, &a, key, &m);
         if (r == CLI_EXIT_OK)
                 r = roots_call(conn, &m);

@@ -496,7 +496,8 @@ static void test_data_bad(void **state) {
                 { "{\"entries\": [], \"x\": 1}", "expected an object with one key" },
                 { "{\"entries\": []}", "\"entries\" is empty" },
                 { "{\"entries\": [1]}", "entries[0]: must be an object" },
-                { "{\"entries\": [{" OK_ENTRY ", \"colour\": 1}]}", "entries[0].colour: unknown key" },
+                { "{\"entries\": [{" OK_ENTRY ", \"colour\": 1}]}",
+                  "entries[0].colour: unknown key" },
                 { "{\"entries\": [{" OK_ENTRY "}, {" OK_ENTRY ", \"spiffe_id\": 1}]}",
                   "duplicate object key" },
                 { "{\"entries\": [{" OK_ENTRY "}, {\"parent_id\": \"spiffe://td/n\", "
@@ -599,7 +600,8 @@ static void test_usage_errors(void **state) {
                 { { "entry", "create", "-entryID", "x" },             /* update's flag only */
                   "Error: flag provided but not defined: -entryID" },
                 { { "entry", "create", "-spiffeID" }, "Error: flag needs an argument: -spiffeID" },
-                { { "entry", "create", "-help=yes" }, "Error: flag does not take a value: -help=yes" },
+                { { "entry", "create", "-help=yes" },
+                  "Error: flag does not take a value: -help=yes" },
                 { { "entry", "create", "stray" }, "Error: unexpected argument 'stray'" },
                 { { "entry", "create", "-output", "yaml" },
                   "Error: invalid -output 'yaml': must be text or json" },
@@ -675,7 +677,7 @@ static void test_dispatch_and_help(void **state) {
         captured_done(&c);
 
         /* -h, -help and --help print the usage on stdout and exit 0, after any other flag */
-        static const char *const helps[][5] = {
+        static const char *const helps[][6] = {
                 { "entry", "create", "-h" },
                 { "entry", "create", "-help" },
                 { "entry", "show", "--help" },

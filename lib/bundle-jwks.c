@@ -143,9 +143,15 @@ static bool jwk_has_key_members(json_t *jwk) {
         return false;
 }
 
-/* The x5c certificate's key must be of the JWK's kty and equal its members, if any. */
+/*
+ * The x5c certificate's key must be of the JWK's kty, one we can publish as
+ * a JWK again (an EC key on another curve is skipped like an unknown "crv",
+ * an RSA key outside 2048..8192 bits is refused like one in a jwt-svid
+ * JWK), and equal to the JWK's key members, if it has any.
+ */
 static int check_x509_jwk_key(json_t *jwk, X509 *cert, SigilErr *reterr) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *member_key = NULL;
+        _cleanup_(json_decrefp) json_t *cert_jwk = NULL;
         EVP_PKEY *cert_key = X509_get0_pubkey(cert);
         const char *kty = json_string_value(json_object_get(jwk, "kty"));
         int r;
@@ -153,6 +159,11 @@ static int check_x509_jwk_key(json_t *jwk, X509 *cert, SigilErr *reterr) {
         if (!cert_key || !EVP_PKEY_is_a(cert_key, kty))
                 return sigil_err_set(reterr, -EINVAL, "x5c certificate key is not of kty %s",
                                      kty);
+        r = jwk_from_pkey(cert_key, &cert_jwk);
+        if (r == -EOPNOTSUPP && streq(kty, "RSA"))
+                return sigil_err_set(reterr, -EINVAL, "x5c certificate RSA key size unsupported");
+        if (r < 0)
+                return r;
         if (!jwk_has_key_members(jwk))
                 return 0;
         r = jwk_to_pkey(jwk, &member_key, reterr);

@@ -362,6 +362,32 @@ static void test_x5c_rejected(void **state) {
         expect_reject(json, "x5c element is not a string");
 }
 
+static void test_x5c_key_types(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *p224 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-224");
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *rsa1024 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+                                                                         (size_t) 1024);
+        _cleanup_(X509_freep) X509 *ca224 = NULL, *ca1024 = NULL;
+        _cleanup_(freep) char *b224 = NULL, *b1024 = NULL, *json = NULL;
+        _cleanup_(sigil_bundle_freep) SigilBundle *b = NULL;
+
+        assert_non_null(p224);
+        assert_non_null(rsa1024);
+        ca224 = make_cert(p224, "ca-p224", true);
+        ca1024 = make_cert(rsa1024, "ca-rsa1024", true);
+        b224 = cert_b64(ca224);
+        b1024 = cert_b64(ca1024);
+        /* a CA on a curve JWK cannot name is skipped, like an unknown "crv" */
+        json = bundle_json(NULL, 2,
+                           json_pack("{s:s, s:s, s:[s]}", "kty", "EC", "use", "x509-svid", "x5c",
+                                     b224),
+                           x509_jwk(ca_ec));
+        b = parse_ok(json);
+        assert_int_equal(sk_X509_num(b->x509_authorities), 1);
+        assert_int_equal(X509_cmp(sk_X509_value(b->x509_authorities, 0), ca_ec), 0);
+        /* a 1024-bit RSA CA is refused, as a 1024-bit JWT key is */
+        expect_x509_reject("RSA", b1024, "RSA key size");
+}
+
 static void test_jwt_keys(void **state) {
         _cleanup_(freep) char *no_kid = bundle_json(NULL, 1, jwk(k_p256, "jwt-svid", NULL));
         _cleanup_(freep) char *empty_kid = bundle_json(NULL, 1, jwk(k_p256, "jwt-svid", ""));
@@ -676,6 +702,7 @@ int main(void) {
                 cmocka_unit_test(test_skipped_keys),
                 cmocka_unit_test(test_x5c_rules),
                 cmocka_unit_test(test_x5c_rejected),
+                cmocka_unit_test(test_x5c_key_types),
                 cmocka_unit_test(test_jwt_keys),
                 cmocka_unit_test(test_jwk_strict),
                 cmocka_unit_test(test_jwk_from_pkey),

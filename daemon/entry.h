@@ -26,7 +26,7 @@ typedef struct Entry {
         bool admin;
         bool downstream;
         int64_t expires_at;             /* unix seconds; 0 = never */
-        char *hint;                     /* NULL or "" = none */
+        char *hint;                     /* NULL or "" = none (read back from the datastore: NULL) */
         int64_t revision_number;
         int64_t created_at;             /* unix seconds */
 } Entry;
@@ -51,23 +51,30 @@ int entry_copy(const Entry *e, Entry **ret);
  * @reterr:     on failure, a message naming the offending field
  *
  * Rules: spiffe_id and parent_id valid SPIFFE IDs of @trust_domain, spiffe_id
- * with a path; at least one selector; TTLs 0..ENTRY_TTL_MAX; DNS names valid
- * (RFC 1123 labels, optional leading "*." wildcard), at most ENTRY_DNS_NAMES_MAX;
- * federates_with valid trust domains other than our own; hint at most
- * ENTRY_HINT_MAX bytes; expires_at >= 0.
+ * with a path; at least one selector, each valid, the set sorted and free of
+ * duplicates (as sigil_selector_set_add() keeps it); TTLs 0..ENTRY_TTL_MAX; DNS
+ * names valid (dns_name_validate()), at most ENTRY_DNS_NAMES_MAX, none twice
+ * (case-insensitively); federates_with bare trust domain names, valid, other
+ * than our own, none twice, at most ENTRY_FEDERATES_WITH_MAX; hint at most
+ * ENTRY_HINT_MAX bytes; expires_at >= 0; id, when set, a lowercase UUID.
  *
- * Return: 0 or -EINVAL.
+ * Return: 0, -EINVAL or -ENOMEM.
  */
 int entry_validate(const Entry *e, const char *trust_domain, SigilErr *reterr);
 
-/* A new random UUIDv4 in text form, written into @ret (ENTRY_ID_LEN + 1 bytes). */
+/* A new random UUIDv4 in lowercase text form, written into @ret. Return: 0 or -EIO. */
 int entry_id_generate(char ret[static ENTRY_ID_LEN + 1]);
 
-/* True when @id has the UUID text shape. */
+/* True when @id has the UUID text shape, lowercase hex (any version). */
 bool entry_id_is_valid(const char *id);
 
 /* True when @a and @b name the same registration: spiffe_id, parent_id and selector set. */
 bool entry_same_registration(const Entry *a, const Entry *b);
 
-/* Validate one DNS name (as in an X.509 SAN). Return: 0 or -EINVAL. */
+/*
+ * Validate one DNS name (as in an X.509 SAN): a host name per RFC 1123, labels
+ * of 1-63 bytes of [A-Za-z0-9-] not starting or ending with '-', at most 253
+ * bytes, no trailing dot, an optional "*." first label. The last label must not
+ * be numeric, so IP addresses are refused. Return: 0 or -EINVAL.
+ */
 int dns_name_validate(const char *name, SigilErr *reterr);

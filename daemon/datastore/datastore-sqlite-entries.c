@@ -429,35 +429,108 @@ static int entry_row_insert(Datastore *ds, const Entry *e, const char *key, int6
         return 0;
 }
 
-int ds_entry_create(Datastore *ds, const Entry *e) {
-        DS_LOCK(ds);
-        _cleanup_(ds_tx_rollbackp) Datastore *tx = NULL;
+/* Store @e inside the caller's write transaction. Return: 0, -EEXIST or negative errno. */
+static int entry_insert_locked(Datastore *ds, const Entry *e) {
         _cleanup_(freep) char *key = NULL;
         int64_t pk;
         int r;
 
-        r = entry_check_input(e);
-        if (r < 0)
-                return r;
         r = sigil_selector_set_to_string(&e->selectors, &key);
         if (r < 0)
                 return r;
-
-        r = ds_tx_begin(ds, true, &tx);
-        if (r < 0)
-                return r;
         r = entry_row_insert(ds, e, key, &pk);
-        if (r == -EEXIST)
-                return DS_E_EXISTS;
         if (r < 0)
                 return r;
         r = children_insert(ds, pk, e);
         if (r < 0)
                 return r;
-        r = event_append(ds, ENTRY_EVENT_CREATE, e->id);
+        return event_append(ds, ENTRY_EVENT_CREATE, e->id);
+}
+
+int ds_entry_create(Datastore *ds, const Entry *e) {
+        DS_LOCK(ds);
+        _cleanup_(ds_tx_rollbackp) Datastore *tx = NULL;
+        int r;
+
+        r = entry_check_input(e);
+        if (r < 0)
+                return r;
+        r = ds_tx_begin(ds, true, &tx);
+        if (r < 0)
+                return r;
+        r = entry_insert_locked(ds, e);
+        if (r == -EEXIST)
+                return DS_E_EXISTS;
         if (r < 0)
                 return r;
         return ds_tx_commit(&tx);
+}
+
+static int savepoint(Datastore *ds, DsStmt id, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = ds_prepare(ds, id, sql, &st);
+        if (r < 0)
+                return r;
+        return ds_exec_stmt(ds, st);
+}
+
+/*
+ * One entry of a batch, under a savepoint so that a duplicate leaves no
+ * trace. Return: 0, DS_E_EXISTS, -EINVAL (bad input), other negative errno.
+ */
+static int batch_insert_one(Datastore *ds, const Entry *e) {
+        int r, k;
+
+        r = entry_check_input(e);
+        if (r < 0)
+                return r;
+        r = savepoint(ds, DS_STMT_SAVEPOINT, "SAVEPOINT entry");
+        if (r < 0)
+                return r;
+        r = entry_insert_locked(ds, e);
+        if (r < 0) {
+                k = savepoint(ds, DS_STMT_SAVEPOINT_ROLLBACK, "ROLLBACK TO entry");
+                if (k < 0)
+                        return k;
+        }
+        k = savepoint(ds, DS_STMT_SAVEPOINT_RELEASE, "RELEASE entry");
+        if (k < 0)
+                return k;
+        return r == -EEXIST ? DS_E_EXISTS : r;
+}
+
+int ds_entry_create_batch(Datastore *ds, Entry *const *entries, size_t n, int *ret_results) {
+        DS_LOCK(ds);
+        _cleanup_(ds_tx_rollbackp) Datastore *tx = NULL;
+        _cleanup_(freep) int *results = NULL;
+        int r;
+
+        assert(entries || n == 0);
+        assert(ret_results || n == 0);
+        if (n > DS_BATCH_MAX)
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        results = new0(int, n);
+        if (!results)
+                return -ENOMEM;
+
+        r = ds_tx_begin(ds, true, &tx);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = batch_insert_one(ds, entries[i]);
+                if (r < 0 && r != -EINVAL)
+                        return r;
+                results[i] = r;
+        }
+        r = ds_tx_commit(&tx);
+        if (r < 0)
+                return r;
+        memcpy(ret_results, results, n * sizeof(int));
+        return 0;
 }
 
 /* Update the entries row of e->id. Return: 0, DS_E_NOT_FOUND, -EEXIST or negative errno. */

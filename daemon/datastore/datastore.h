@@ -37,9 +37,11 @@ enum {
  *
  * Uses WAL, foreign keys on, a busy timeout; applies schema migrations in
  * order inside a transaction; refuses a database whose schema is newer than
- * this binary knows.
+ * this binary knows. A new file is created 0600. @path ":memory:" gives a
+ * private in-memory datastore (tests).
  *
- * Return: 0 or negative errno.
+ * Return: 0 or negative errno: -EPROTONOSUPPORT (schema newer than this
+ * binary), -EMEDIUMTYPE (an SQLite file that is not a sigil datastore), ...
  */
 int datastore_open(const char *path, Datastore **ret, SigilErr *reterr);
 Datastore *datastore_close(Datastore *ds);
@@ -61,10 +63,14 @@ typedef enum SelectorMatch {
 typedef struct EntryFilter {
         const char *spiffe_id;          /* NULL = any */
         const char *parent_id;
-        const SigilSelectorSet *selectors;      /* NULL = any */
+        /*
+         * NULL = any. An empty set: SUPERSET matches every entry, the other
+         * modes none (no entry has an empty selector set).
+         */
+        const SigilSelectorSet *selectors;
         SelectorMatch match;
-        const char *federates_with;
-        const char *hint;
+        const char *federates_with;     /* a trust domain name */
+        const char *hint;               /* "" = entries without a hint */
 } EntryFilter;
 
 typedef struct EntryList {
@@ -77,11 +83,35 @@ void entry_list_done(EntryList *l);
 /**
  * ds_entry_create() - store a new entry (id, created_at and revision set by the caller)
  * @ds:         datastore
- * @e:          the entry
+ * @e:          the entry (validated by the caller with entry_validate())
  *
- * Return: 0, DS_E_EXISTS (same id, or same spiffe_id+parent_id+selector set), or negative errno.
+ * Return: 0, DS_E_EXISTS (same id, or same spiffe_id+parent_id+selector set), or negative errno
+ * (-EINVAL when @e lacks a valid id, the IDs or any selector).
  */
 int ds_entry_create(Datastore *ds, const Entry *e);
+
+#define DS_BATCH_MAX 1000
+
+/**
+ * ds_entry_create_batch() - ds_entry_create() for several entries, in one transaction
+ * @ds:         datastore
+ * @entries:    the entries
+ * @n:          their number, at most DS_BATCH_MAX
+ * @ret_results: on success, @n results: what ds_entry_create() would have returned
+ *              for each entry (0, DS_E_EXISTS or -EINVAL); a failed entry leaves no trace
+ *
+ * One commit for the whole batch, so far cheaper per entry than a loop of
+ * ds_entry_create() (each commit writes about ten database pages).
+ *
+ * Return: 0 or negative errno (then nothing was stored).
+ */
+int ds_entry_create_batch(Datastore *ds, Entry *const *entries, size_t n, int *ret_results);
+
+/*
+ * Entries read back: hint is NULL when there is none; dns_names and
+ * federates_with are NULL when empty; a row that fails re-validation is
+ * -EBADMSG.
+ */
 
 /* Return: 0, DS_E_NOT_FOUND or negative errno. */
 int ds_entry_get(Datastore *ds, const char *id, Entry **ret);
@@ -140,15 +170,19 @@ typedef struct EntryEvent {
  * @ds:         datastore
  * @after:      last event ID seen (0 = from the start)
  * @max:        cap on the number returned
- * @ret:        on success, malloc'd array
+ * @ret:        on success, malloc'd array (NULL when none)
  * @ret_n:      on success, its length
  *
- * Return: 0, DS_E_NOT_FOUND (events after @after were pruned: resync fully), negative errno.
+ * Event IDs only grow, also across pruning.
+ *
+ * Return: 0, DS_E_NOT_FOUND (events after @after were pruned, or @after is
+ * beyond the last event ever written, as after a restore: resync fully),
+ * negative errno.
  */
 int ds_entry_events_since(Datastore *ds, int64_t after, size_t max, EntryEvent **ret,
                           size_t *ret_n);
 int ds_entry_last_event_id(Datastore *ds, int64_t *ret);
-/* Drop events older than @before (unix seconds). */
+/* Drop events older than @before (unix seconds, by the time each was written). */
 int ds_entry_events_prune(Datastore *ds, int64_t before);
 
 /* ---- join tokens (only a SHA-256 of each token is stored) ---- */
@@ -160,7 +194,9 @@ int ds_token_create(Datastore *ds, const char *token, int64_t expires_at);
  * ds_token_consume() - atomically look up and delete a join token
  * @ds:         datastore
  * @token:      the token text
- * @now:        unix seconds
+ * @now:        unix seconds; a token is valid while @now <= its expires_at
+ *
+ * Exactly one of any number of concurrent callers (threads or processes) gets 0.
  *
  * Return: 0 (valid, now consumed), DS_E_NOT_FOUND, DS_E_EXPIRED (deleted too), negative errno.
  */

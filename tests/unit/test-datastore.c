@@ -350,11 +350,53 @@ static void test_entry_duplicates(void **state) {
         assert_int_equal(count_entries(f->ds), 4);
 }
 
+static void test_entry_create_batch(void **state) {
+        Fixture *f = *state;
+        _cleanup_(entry_freep) Entry *old = make_entry("/old", "/agent/1", "unix:uid:1");
+        Entry *e[5];
+        int results[5] = { 99, 99, 99, 99, 99 };
+        int64_t last = 0;
+
+        assert_int_equal(ds_entry_create(f->ds, old), 0);
+        e[0] = make_entry("/b0", "/agent/1", "unix:uid:1");
+        e[1] = make_entry("/old", "/agent/1", "unix:uid:1");                    /* exists */
+        e[2] = make_entry("/b2", "/agent/1", "unix:uid:1 unix:gid:2");
+        e[3] = make_entry("/b2", "/agent/1", "unix:gid:2 unix:uid:1");          /* = e[2] */
+        e[4] = make_entry("/b4", "/agent/1", "unix:uid:1");
+        sigil_selector_set_done(&e[4]->selectors);                             /* invalid */
+        e[3]->dns_names = strv_split("dup.example.org");
+
+        assert_int_equal(ds_entry_create_batch(f->ds, e, 5, results), 0);
+        assert_int_equal(results[0], 0);
+        assert_int_equal(results[1], DS_E_EXISTS);
+        assert_int_equal(results[2], 0);
+        assert_int_equal(results[3], DS_E_EXISTS);
+        assert_int_equal(results[4], -EINVAL);
+        assert_int_equal(count_entries(f->ds), 3);
+        /* The refused entries left nothing behind: no rows, no events. */
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_selectors"), 4);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_dns_names"), 0);
+        assert_int_equal(ds_entry_last_event_id(f->ds, &last), 0);
+        assert_int_equal(last, 3);
+        {
+                Entry *got = NULL;
+
+                assert_int_equal(ds_entry_get(f->ds, e[2]->id, &got), 0);
+                assert_entry_equal(got, e[2]);
+                entry_free(got);
+        }
+
+        assert_int_equal(ds_entry_create_batch(f->ds, e, DS_BATCH_MAX + 1, results), -EINVAL);
+        assert_int_equal(ds_entry_create_batch(f->ds, NULL, 0, NULL), 0);
+        for (size_t i = 0; i < ELEMENTSOF(e); i++)
+                entry_free(e[i]);
+}
+
 /*
  * The filter data set:
  *   E0 /a under /agent/1  {u:1}          federates partner.org        hint h1
  *   E1 /b under /agent/1  {u:1 g:2}
- *   E2 /c under /agent/2  {u:1 g:2 x:3}  federates partner.org other.org
+ *   E2 /c under /agent/2  {u:1 g:2 x:3}  federates partner.org other.org  hint h2
  *   E3 /a under /agent/2  {g:2}                                       hint h1
  *   E4 /d under /agent/2  {z:9}
  */
@@ -367,7 +409,7 @@ static void filter_data(Datastore *ds) {
         } rows[N_SET] = {
                 { "/a", "/agent/1", "t:u:1", "partner.org", "h1" },
                 { "/b", "/agent/1", "t:u:1 t:g:2", NULL, NULL },
-                { "/c", "/agent/2", "t:u:1 t:g:2 t:x:3", "partner.org other.org", NULL },
+                { "/c", "/agent/2", "t:u:1 t:g:2 t:x:3", "partner.org other.org", "h2" },
                 { "/a", "/agent/2", "t:g:2", NULL, "h1" },
                 { "/d", "/agent/2", "t:z:9", NULL, "" },
         };
@@ -448,8 +490,12 @@ static void test_entry_list_filters(void **state) {
         expect_all_pages(f->ds, &flt, E(2), "federates_with other");
         flt = (EntryFilter) { .hint = "h1" };
         expect_all_pages(f->ds, &flt, E(0) | E(3), "hint");
+        flt = (EntryFilter) { .hint = "h2" };
+        expect_all_pages(f->ds, &flt, E(2), "hint h2");
+        flt = (EntryFilter) { .hint = "h" };
+        expect_all_pages(f->ds, &flt, 0, "hint prefix");
         flt = (EntryFilter) { .hint = "" };
-        expect_all_pages(f->ds, &flt, E(1) | E(2) | E(4), "no hint");
+        expect_all_pages(f->ds, &flt, E(1) | E(4), "no hint");
         flt = (EntryFilter) { .spiffe_id = "spiffe://" TD "/a", .parent_id = "spiffe://" TD "/agent/1",
                               .hint = "h1", .federates_with = "partner.org" };
         expect_all_pages(f->ds, &flt, E(0), "all string filters");
@@ -577,7 +623,11 @@ static void test_entry_paging(void **state) {
         entry_list_done(&l);
         assert_int_equal(ds_entry_delete(f->ds, ids[9], NULL), 0);
         assert_int_equal(ds_entry_delete(f->ds, ids[10], NULL), 0);
-        assert_int_equal(ds_entry_list(f->ds, NULL, next, 2, &l, &next), 0);
+        {
+                _cleanup_(freep) char *token = TAKE_PTR(next);
+
+                assert_int_equal(ds_entry_list(f->ds, NULL, token, 2, &l, &next), 0);
+        }
         assert_int_equal(l.n_entries, 2);
         assert_string_equal(l.entries[0]->id, ids[11]);
         assert_string_equal(l.entries[1]->id, ids[12]);
@@ -1181,6 +1231,39 @@ static double elapsed(const struct timespec *a) {
         return (double) (b.tv_sec - a->tv_sec) + (double) (b.tv_nsec - a->tv_nsec) / 1e9;
 }
 
+static Entry *bench_entry(size_t i) {
+        char path[64], parent[64], sel[64];
+
+        (void) snprintf(path, sizeof(path), "/workload/%zu", i);
+        (void) snprintf(parent, sizeof(parent), "/agent/%zu", i % 100);
+        (void) snprintf(sel, sizeof(sel), "unix:uid:%zu k8s:ns:ns%zu", i, i % 50);
+        return make_entry(path, parent, sel);
+}
+
+static void bench_batched(Fixture *f, size_t n) {
+        enum { BATCH = 500 };
+        struct timespec t0;
+        Entry *batch[BATCH];
+        int results[BATCH];
+
+        reopen(f);
+        raw_sql(f->path, "DELETE FROM entries; DELETE FROM entry_events");
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (size_t i = 0; i < n; i += BATCH) {
+                size_t k = MIN((size_t) BATCH, n - i);
+
+                for (size_t j = 0; j < k; j++)
+                        batch[j] = bench_entry(i + j);
+                assert_int_equal(ds_entry_create_batch(f->ds, batch, k, results), 0);
+                for (size_t j = 0; j < k; j++) {
+                        assert_int_equal(results[j], 0);
+                        entry_free(batch[j]);
+                }
+        }
+        printf("# %zu entries: create in batches of %d %.2f s\n", n, BATCH, elapsed(&t0));
+        assert_int_equal(count_entries(f->ds), (int64_t) n);
+}
+
 static void bench(Fixture *f, size_t n) {
         struct timespec t0;
         _cleanup_(freep) char *token = NULL;
@@ -1193,13 +1276,8 @@ static void bench(Fixture *f, size_t n) {
         raw_sql(f->path, "DELETE FROM entries; DELETE FROM entry_events");
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (size_t i = 0; i < n; i++) {
-                char path[64], parent[64], sel[64];
-                _cleanup_(entry_freep) Entry *e = NULL;
+                _cleanup_(entry_freep) Entry *e = bench_entry(i);
 
-                (void) snprintf(path, sizeof(path), "/workload/%zu", i);
-                (void) snprintf(parent, sizeof(parent), "/agent/%zu", i % 100);
-                (void) snprintf(sel, sizeof(sel), "unix:uid:%zu k8s:ns:ns%zu", i, i % 50);
-                e = make_entry(path, parent, sel);
                 assert_int_equal(ds_entry_create(f->ds, e), 0);
         }
         create_s = elapsed(&t0);
@@ -1255,6 +1333,8 @@ static void test_bench(void **state) {
                 skip();
         bench(f, 10000);
         bench(f, 100000);
+        bench_batched(f, 10000);
+        bench_batched(f, 100000);
 }
 
 int main(void) {
@@ -1266,6 +1346,7 @@ int main(void) {
                 T(test_entry_crud),
                 T(test_entry_create_invalid),
                 T(test_entry_duplicates),
+                T(test_entry_create_batch),
                 T(test_entry_list_filters),
                 T(test_entry_paging),
                 T(test_entry_events),

@@ -147,10 +147,12 @@ static bool jwk_has_key_members(json_t *jwk) {
  * The x5c certificate's key must be of the JWK's kty, one we can publish as
  * a JWK again (an EC key on another curve is skipped like an unknown "crv",
  * an RSA key outside 2048..8192 bits is refused like one in a jwt-svid
- * JWK), and equal to the JWK's key members, if it has any.
+ * JWK), pass the same checks as a JWK key (found by fuzz-bundle: a corrupt
+ * modulus inside an unverified certificate), and equal the JWK's key
+ * members, if it has any.
  */
 static int check_x509_jwk_key(json_t *jwk, X509 *cert, SigilErr *reterr) {
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *member_key = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *member_key = NULL, *checked_key = NULL;
         _cleanup_(json_decrefp) json_t *cert_jwk = NULL;
         EVP_PKEY *cert_key = X509_get0_pubkey(cert);
         const char *kty = json_string_value(json_object_get(jwk, "kty"));
@@ -164,6 +166,10 @@ static int check_x509_jwk_key(json_t *jwk, X509 *cert, SigilErr *reterr) {
                 return sigil_err_set(reterr, -EINVAL, "x5c certificate RSA key size unsupported");
         if (r < 0)
                 return r;
+        /* The certificate's signature is not checked here, so its key is untrusted input too. */
+        r = jwk_to_pkey(cert_jwk, &checked_key, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, "x5c certificate key");
         if (!jwk_has_key_members(jwk))
                 return 0;
         r = jwk_to_pkey(jwk, &member_key, reterr);

@@ -388,6 +388,26 @@ static void test_x5c_key_types(void **state) {
         expect_x509_reject("RSA", b1024, "RSA key size");
 }
 
+static void test_x5c_corrupt_key(void **state) {
+        /* found by fuzz-bundle: the certificate signature is not checked, its key must be */
+        _cleanup_(openssl_freep) unsigned char *der = NULL;
+        _cleanup_(BN_freep) BIGNUM *n = NULL;
+        _cleanup_(freep) char *b64 = NULL;
+        uint8_t mod[256];
+        uint8_t *at;
+        int n_der;
+
+        assert_int_equal(EVP_PKEY_get_bn_param(k_rsa, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+        assert_int_equal(BN_bn2bin(n, mod), 256);
+        n_der = i2d_X509(ca_rsa, &der);
+        assert_true(n_der > 0);
+        at = memmem(der, (size_t) n_der, mod, sizeof(mod));
+        assert_non_null(at);
+        at[255] ^= 1;           /* an even modulus */
+        assert_int_equal(base64_encode(der, (size_t) n_der, &b64), 0);
+        expect_x509_reject("RSA", b64, "x5c certificate key");
+}
+
 static void test_jwt_keys(void **state) {
         _cleanup_(freep) char *no_kid = bundle_json(NULL, 1, jwk(k_p256, "jwt-svid", NULL));
         _cleanup_(freep) char *empty_kid = bundle_json(NULL, 1, jwk(k_p256, "jwt-svid", ""));
@@ -703,6 +723,7 @@ int main(void) {
                 cmocka_unit_test(test_x5c_rules),
                 cmocka_unit_test(test_x5c_rejected),
                 cmocka_unit_test(test_x5c_key_types),
+                cmocka_unit_test(test_x5c_corrupt_key),
                 cmocka_unit_test(test_jwt_keys),
                 cmocka_unit_test(test_jwk_strict),
                 cmocka_unit_test(test_jwk_from_pkey),

@@ -58,10 +58,13 @@ struct RpcTlsIdentity {
         char *svid_path;
         char *bundle_path;
 
+        /* Serialises the setters' file writes, so that handshakes never wait for an fsync. */
+        pthread_mutex_t write_lock;
+        int64_t svid_mtime;             /* mtime of the last svid.pem written */
+
         pthread_mutex_t lock;           /* guards everything below */
         bool has_svid;
         SigilSpiffeId svid_id;
-        int64_t svid_mtime;             /* mtime of the last svid.pem written */
         bool has_bundle_file;
         BundleSnapshot *bundles;        /* NULL until the first rpc_tls_identity_set_bundles() */
         /* File watchers by [watches svid.pem][watches bundle.pem], made on first use. */
@@ -197,6 +200,16 @@ static int identity_verify_chain(RpcTlsIdentity *id, STACK_OF(X509) *chain,
 
 /* ---- files ---- */
 
+/* "@a@sep@b", malloc'd, or NULL. */
+static char *strjoin3(const char *a, const char *sep, const char *b) {
+        size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
+        char *p = malloc(n);
+
+        if (p)
+                (void) snprintf(p, n, "%s%s%s", a, sep, b);
+        return p;
+}
+
 static int fsync_dir(const char *dir) {
         _cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -211,14 +224,14 @@ static int fsync_dir(const char *dir) {
  */
 static int write_file_with_mtime(const char *dir, const char *path, const void *data, size_t n,
                                  int64_t mtime) {
-        _cleanup_(freep) char *tmp = NULL;
+        _cleanup_(freep) char *tmp = strjoin3(path, ".", "new");
         struct timespec ts[2] = {
                 { .tv_nsec = UTIME_NOW },
                 { .tv_sec = (time_t) mtime },
         };
         int r;
 
-        if (asprintf(&tmp, "%s.new", path) < 0)
+        if (!tmp)
                 return -ENOMEM;
         r = write_file_atomic(tmp, data, n, 0600);
         if (r >= 0 && utimensat(AT_FDCWD, tmp, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -281,10 +294,12 @@ int rpc_tls_identity_new(const char *dir, RpcTlsIdentity **ret) {
         if (!id)
                 return -ENOMEM;
         atomic_init(&id->n_ref, 1);
+        pthread_mutex_init(&id->write_lock, NULL);
         pthread_mutex_init(&id->lock, NULL);
         id->dir = strdup(dir);
-        if (!id->dir || asprintf(&id->svid_path, "%s/" SVID_FILE, dir) < 0 ||
-            asprintf(&id->bundle_path, "%s/" BUNDLE_FILE, dir) < 0) {
+        id->svid_path = strjoin3(dir, "/", SVID_FILE);
+        id->bundle_path = strjoin3(dir, "/", BUNDLE_FILE);
+        if (!id->dir || !id->svid_path || !id->bundle_path) {
                 rpc_tls_identity_unref(id);
                 return -ENOMEM;
         }
@@ -310,6 +325,7 @@ RpcTlsIdentity *rpc_tls_identity_unref(RpcTlsIdentity *id) {
                         if (id->providers[i][k])
                                 grpc_tls_certificate_provider_release(id->providers[i][k]);
         bundle_snapshot_unref(id->bundles);
+        pthread_mutex_destroy(&id->write_lock);
         pthread_mutex_destroy(&id->lock);
         free(id->dir);
         free(id->svid_path);
@@ -351,15 +367,17 @@ int rpc_tls_identity_set_svid(RpcTlsIdentity *id, EVP_PKEY *key, STACK_OF(X509) 
         if (r < 0)
                 return r;
 
-        pthread_mutex_lock(&id->lock);
+        pthread_mutex_lock(&id->write_lock);
         mtime = MAX((int64_t) sigil_now_sec(), id->svid_mtime + 1);
         r = write_file_with_mtime(id->dir, id->svid_path, data, n, mtime);
         if (r >= 0) {
                 id->svid_mtime = mtime;
+                pthread_mutex_lock(&id->lock);
                 id->svid_id = sid;
                 id->has_svid = true;
+                pthread_mutex_unlock(&id->lock);
         }
-        pthread_mutex_unlock(&id->lock);
+        pthread_mutex_unlock(&id->write_lock);
         clear_free(data, n);
         if (r < 0)
                 return sigil_err_set(reterr, r, "cannot write '%s'", id->svid_path);
@@ -386,7 +404,7 @@ int rpc_tls_identity_set_svid_pem(RpcTlsIdentity *id, const char *key_pem, const
         return rpc_tls_identity_set_svid(id, key, chain, reterr);
 }
 
-/* The X.509 authorities of every bundle, as PEM; "" when there are none. */
+/* The X.509 authorities of every bundle, as PEM; NULL when there are none. */
 static int bundles_to_pem(const SigilBundleSet *bundles, char **ret) {
         _cleanup_(sk_X509_freep) STACK_OF(X509) *all = sk_X509_new_null();
 
@@ -398,6 +416,10 @@ static int bundles_to_pem(const SigilBundleSet *bundles, char **ret) {
                 for (int k = 0; k < sk_X509_num(cas); k++)
                         if (!sk_X509_push(all, sk_X509_value(cas, k)))
                                 return -ENOMEM;
+        }
+        if (sk_X509_num(all) == 0) {
+                *ret = NULL;
+                return 0;
         }
         return sigil_x509_chain_to_pem(all, ret);
 }
@@ -414,20 +436,21 @@ int rpc_tls_identity_set_bundles(RpcTlsIdentity *id, const SigilBundleSet *bundl
         if (r < 0)
                 return r;
 
-        pthread_mutex_lock(&id->lock);
+        pthread_mutex_lock(&id->write_lock);
         /* The file only keeps gRPC off the system roots: with no authority, keep the old one. */
-        if (pem[0] != '\0') {
+        if (pem)
                 r = write_file_atomic(id->bundle_path, pem, strlen(pem), 0600);
-                if (r >= 0)
-                        id->has_bundle_file = true;
-        }
         if (r >= 0) {
-                BundleSnapshot *old = id->bundles;
+                BundleSnapshot *old;
 
+                pthread_mutex_lock(&id->lock);
+                id->has_bundle_file = id->has_bundle_file || pem;
+                old = id->bundles;
                 id->bundles = TAKE_PTR(b);
                 b = old;
+                pthread_mutex_unlock(&id->lock);
         }
-        pthread_mutex_unlock(&id->lock);
+        pthread_mutex_unlock(&id->write_lock);
         return r;
 }
 
@@ -472,10 +495,12 @@ static void log_refusal(RpcTlsIdentity *id, const char *role, const char *claime
                             reason);
 }
 
-/* The SPIFFE ID a leaf claims, unverified, for log lines. */
-static void claimed_spiffe_id(STACK_OF(X509) *chain, SigilSpiffeId *ret) {
-        if (!chain || sigil_x509_spiffe_id(sk_X509_value(chain, 0), ret, NULL) < 0)
-                (void) snprintf(ret->str, sizeof(ret->str), "%s", chain ? "(invalid)" : "(none)");
+/* The SPIFFE ID a peer's leaf claims, unverified, for log lines. */
+static void claimed_spiffe_id(const char *leaf_pem, STACK_OF(X509) *chain, SigilSpiffeId *ret) {
+        if (isempty(leaf_pem))
+                (void) snprintf(ret->str, sizeof(ret->str), "(none)");
+        else if (!chain || sigil_x509_spiffe_id(sk_X509_value(chain, 0), ret, NULL) < 0)
+                (void) snprintf(ret->str, sizeof(ret->str), "(unreadable)");
 }
 
 /* The checks of @v's mode; 0 or negative with @reterr set. @chain is NULL without a cert. */
@@ -503,8 +528,8 @@ static int verifier_verify(void *userdata, grpc_tls_custom_verification_check_re
                            char **ret_details) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
         const char *leaf = request->peer_info.peer_cert;
-        const char *role = ((Verifier *) userdata)->mode == VERIFY_CLIENT ? "client" : "server";
         Verifier *v = userdata;
+        const char *role = v->mode == VERIFY_CLIENT ? "client" : "server";
         SigilErr err = {};
         SigilSpiffeId claimed;
         int r = 0;
@@ -514,7 +539,7 @@ static int verifier_verify(void *userdata, grpc_tls_custom_verification_check_re
                                         &err);
         if (r >= 0)
                 r = verifier_check(v, chain, &err);
-        claimed_spiffe_id(chain, &claimed);
+        claimed_spiffe_id(leaf, chain, &claimed);
         if (r < 0) {
                 if (r == -ENOMEM)
                         sigil_err_set(&err, r, "out of memory");
@@ -666,9 +691,9 @@ int rpc_tls_client_credentials_insecure_bootstrap(RpcTlsIdentity *id,
 
 /* The chain the caller presented, leaf first; -ENOTCONN without one. */
 static int call_peer_chain(RpcCall *call, STACK_OF(X509) **ret, SigilErr *reterr) {
-        _cleanup_(freep) char *leaf = rpc_call_auth_property(call, GRPC_X509_PEM_CERT_PROPERTY_NAME);
-        _cleanup_(freep) char *rest = NULL;
+        _cleanup_(freep) char *leaf = NULL, *rest = NULL;
 
+        leaf = rpc_call_auth_property(call, GRPC_X509_PEM_CERT_PROPERTY_NAME);
         if (isempty(leaf))
                 return -ENOTCONN;
         rest = rpc_call_auth_property(call, GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
@@ -676,10 +701,11 @@ static int call_peer_chain(RpcCall *call, STACK_OF(X509) **ret, SigilErr *reterr
 }
 
 int rpc_call_peer_spiffe_id(RpcCall *call, SigilSpiffeId *ret) {
-        _cleanup_(freep) char *leaf = rpc_call_auth_property(call, GRPC_X509_PEM_CERT_PROPERTY_NAME);
         _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(freep) char *leaf = NULL;
         int r;
 
+        leaf = rpc_call_auth_property(call, GRPC_X509_PEM_CERT_PROPERTY_NAME);
         if (isempty(leaf))
                 return -ENOTCONN;
         r = sigil_x509_from_pem(leaf, strlen(leaf), &cert, NULL);

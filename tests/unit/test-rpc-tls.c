@@ -408,11 +408,16 @@ static void test_wrong_server_refused(void **state) {
         log = log_contents(f);
         assert_strstr(log, "Refused TLS server: peer_spiffe_id='" SERVER_ID "'");
 
-        /* A server whose CA is not in the client's bundle is refused too. */
+        /* A server whose CA is not in the client's bundle is refused too... */
         bundles_set(agent, &ca2, NULL);
         whoami_as(f, agent, SERVER_ID, &a);
         assert_int_equal(a.status.code, GRPC_STATUS_UNAVAILABLE);
         assert_strstr(a.status.message, "chain does not verify");
+        /* ...and so is every server once the trust domain has left the bundle set. */
+        assert_int_equal(rpc_tls_identity_set_bundles(agent, &(SigilBundleSet) {}), 0);
+        whoami_as(f, agent, SERVER_ID, &a);
+        assert_int_equal(a.status.code, GRPC_STATUS_UNAVAILABLE);
+        assert_strstr(a.status.message, "no bundle for trust domain 'example.org'");
         assert_int_equal(atomic_load(&f->n_calls), 0);
 }
 

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The admin API on the admin Unix socket: who may call it, and the health
+ * service. The socket lives in a directory of its own, 0700 (0711 when an
+ * allow-list of other uids is configured, with the socket then 0666: the
+ * uid check below is what admits or refuses them). Every call is checked
+ * against SO_PEERCRED read at accept time: root, the server's own uid, or a
+ * configured uid; anyone else gets PERMISSION_DENIED.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin-api.h"
+#include "fileio.h"
+#include "sigil/log.h"
+
+#define ADMIN_THREADS 4
+
+bool admin_authorize(RpcCall *call, Server *s, char *caller, size_t n_caller) {
+        RpcPeerCred cred;
+        int r;
+
+        r = rpc_call_peer_cred(call, &cred);
+        if (r < 0) {
+                (void) rpc_call_finish(call, GRPC_STATUS_PERMISSION_DENIED,
+                                       "caller credentials unavailable");
+                return false;
+        }
+        if (cred.pidfd >= 0)
+                (void) close(cred.pidfd);
+        (void) snprintf(caller, n_caller, "uid=%u pid=%d", (unsigned) cred.uid, (int) cred.pid);
+        if (!server_config_admin_allowed(s->cfg, cred.uid)) {
+                sigil_audit(caller, rpc_call_method(call)->path, NULL, "denied", NULL);
+                (void) rpc_call_finish(call, GRPC_STATUS_PERMISSION_DENIED,
+                                       "uid %u is not allowed to use the admin API",
+                                       (unsigned) cred.uid);
+                return false;
+        }
+        return true;
+}
+
+grpc_status_code admin_status_from_error(int r) {
+        switch (r) {
+        case 0:
+                return GRPC_STATUS_OK;
+        case DS_E_NOT_FOUND:
+        case -ENOENT:
+                return GRPC_STATUS_NOT_FOUND;
+        case DS_E_EXISTS:
+        case -EEXIST:
+                return GRPC_STATUS_ALREADY_EXISTS;
+        case DS_E_EXPIRED:
+                return GRPC_STATUS_FAILED_PRECONDITION;
+        case -EINVAL:
+        case -EOPNOTSUPP:
+                return GRPC_STATUS_INVALID_ARGUMENT;
+        case -EAGAIN:
+                return GRPC_STATUS_UNAVAILABLE;
+        case -E2BIG:
+                return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        default:
+                return GRPC_STATUS_INTERNAL;
+        }
+}
+
+static void health_check(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
+        Sigil__Admin__V1__HealthCheckResponse resp = SIGIL__ADMIN__V1__HEALTH_CHECK_RESPONSE__INIT;
+        Server *s = userdata;
+        char caller[ADMIN_CALLER_MAX];
+        int64_t n_entries = 0, n_agents = 0;
+        int r;
+
+        if (!admin_authorize(call, s, caller, sizeof(caller)))
+                return;
+        r = ds_entry_count(s->ds, &n_entries);
+        if (r == 0)
+                r = ds_node_count(s->ds, &n_agents);
+        if (r != 0) {
+                (void) rpc_call_finish(call, GRPC_STATUS_UNAVAILABLE, "datastore unavailable");
+                return;
+        }
+        resp.serving = true;
+        resp.trust_domain = s->cfg->trust_domain;
+        resp.version = (char *) SIGIL_VERSION;
+        resp.entries = n_entries;
+        resp.agents = n_agents;
+        (void) rpc_call_reply(call, &resp.base);
+}
+
+static const RpcMethod health_methods[] = {
+        { "/sigil.admin.v1.HealthAPI/Check", RPC_UNARY,
+          &sigil__admin__v1__health_check_request__descriptor, health_check, 0 },
+};
+
+/* All admin methods in one table (the RpcServer keeps a pointer to it). */
+static RpcMethod admin_methods[64];
+static size_t admin_n_methods;
+
+static void collect_methods(void) {
+        const struct {
+                const RpcMethod *m;
+                size_t n;
+        } parts[] = {
+                { health_methods, ELEMENTSOF(health_methods) },
+                { admin_entry_methods, admin_entry_n_methods },
+                { admin_agent_methods, admin_agent_n_methods },
+                { admin_bundle_methods, admin_bundle_n_methods },
+        };
+
+        admin_n_methods = 0;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                for (size_t k = 0; k < parts[i].n && admin_n_methods < ELEMENTSOF(admin_methods);
+                     k++)
+                        admin_methods[admin_n_methods++] = parts[i].m[k];
+}
+
+static int prepare_socket_dir(Server *s, bool shared, SigilErr *reterr) {
+        char dir[4096];
+        char *slash;
+        struct stat st;
+        int r;
+
+        (void) snprintf(dir, sizeof(dir), "%s", s->cfg->socket_path);
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        r = mkdir_p(dir, shared ? 0711 : 0700);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot create '%s': %s", dir, strerror(-r));
+        if (stat(dir, &st) < 0)
+                return sigil_err_set(reterr, -errno, "cannot stat '%s'", dir);
+        if (st.st_uid != getuid())
+                log_warning("admin socket directory '%s' is owned by uid %u, not by the server",
+                            dir, (unsigned) st.st_uid);
+        if (st.st_mode & 0022)
+                return sigil_err_set(reterr, -EPERM,
+                                     "admin socket directory '%s' is writable by others (mode "
+                                     "%o); fix its permissions", dir, st.st_mode & 07777);
+        return 0;
+}
+
+int admin_api_start(Server *s, SigilErr *reterr) {
+        bool shared = s->cfg->admin_uids.n_uids > 0;
+        int r;
+
+        r = prepare_socket_dir(s, shared, reterr);
+        if (r < 0)
+                return r;
+        collect_methods();
+        r = rpc_server_new(admin_methods, admin_n_methods, s, &s->admin);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot create the RPC server");
+        r = rpc_server_listen_unix(s->admin, s->cfg->socket_path, shared ? 0666 : 0600, NULL);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot listen on '%s': %s", s->cfg->socket_path,
+                                     strerror(-r));
+        r = rpc_server_start(s->admin, ADMIN_THREADS);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot start the RPC server");
+        return 0;
+}
+
+void admin_api_stop(Server *s) {
+        if (!s->admin)
+                return;
+        rpc_server_shutdown(s->admin, s->cfg->shutdown_grace);
+        s->admin = rpc_server_free(s->admin);
+}

@@ -35,7 +35,8 @@
  * - The watcher re-reads its files every refresh interval on a thread of its
  *   own (one per provider; we keep one provider per identity and kind) and
  *   pushes changed contents to every credentials object using it. No minimum
- *   interval is enforced (0 would spin); we use RPC_TLS_REFRESH_SEC = 1. A new
+ *   interval is enforced (0 re-reads thousands of times a second); we use
+ *   RPC_TLS_REFRESH_SEC = 1. A new
  *   SVID reaches new handshakes about one interval after the setter returned
  *   (measured: 0.9-1.0 s). Renewal at half-life leaves the old SVID valid far
  *   longer than that.

@@ -92,7 +92,10 @@ bool sigil_bundle_equal_authorities(const SigilBundle *a, const SigilBundle *b);
  * Duplicate JSON keys are rejected; "keys" is required; JWKs with unknown
  * "kty" or missing/unknown "use" are skipped; x509-svid JWKs use the first
  * x5c certificate and are skipped when x5c is missing or empty; jwt-svid JWKs
- * need a "kid".
+ * need a "kid". The x5c certificate must be a CA certificate whose key
+ * matches the JWK's kty and key members (when present). A JWK of a known
+ * kind that is malformed rejects the whole bundle. spiffe_sequence must be
+ * an integer in 0..2^63-1.
  *
  * Return: 0, -EINVAL or -ENOMEM.
  */
@@ -104,7 +107,11 @@ int sigil_bundle_from_spiffe_json(const char *td, const char *json, size_t n_jso
  * @b:          the bundle
  * @ret:        on success, malloc'd JSON text
  *
- * Return: 0, -ENOMEM or -EIO.
+ * spiffe_sequence and spiffe_refresh_hint are written when non-zero.
+ *
+ * Return: 0, -ENOMEM, -ERANGE (sequence above 2^63-1 or negative refresh
+ * hint: JSON integers here are int64) or -EOPNOTSUPP (a key that has no JWK
+ * form: not EC P-256/P-384/P-521 and not RSA 2048..8192).
  */
 int sigil_bundle_to_spiffe_json(const SigilBundle *b, char **ret);
 
@@ -113,7 +120,7 @@ int sigil_bundle_to_spiffe_json(const SigilBundle *b, char **ret);
  * @b:          the bundle
  * @ret:        on success, malloc'd JSON text (what the Workload API serves)
  *
- * Return: 0, -ENOMEM or -EIO.
+ * Return: 0, -ENOMEM or -EOPNOTSUPP (a key that has no JWK form).
  */
 int sigil_bundle_to_jwt_jwks_json(const SigilBundle *b, char **ret);
 
@@ -124,6 +131,9 @@ int sigil_bundle_to_jwt_jwks_json(const SigilBundle *b, char **ret);
  * @n_json:     their length
  * @ret:        on success, a bundle holding only JWT authorities
  * @reterr:     on failure, the reason; may be NULL
+ *
+ * A key with "use" other than "jwt-svid" or "sig" is skipped; so is one of an
+ * unknown "kty" or curve. spiffe_* members are ignored.
  *
  * Return: 0, -EINVAL or -ENOMEM.
  */

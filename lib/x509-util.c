@@ -109,7 +109,8 @@ static int bio_to_string(BIO *bio, char **ret) {
         s = malloc((size_t) n + 1);
         if (!s)
                 return -ENOMEM;
-        memcpy(s, data, (size_t) n);
+        if (n > 0)
+                memcpy(s, data, (size_t) n);
         s[n] = '\0';
         *ret = s;
         return 0;

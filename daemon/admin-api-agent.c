@@ -212,7 +212,9 @@ static int create_token_entry(Server *s, const char *token, const char *agent_id
         if (r < 0)
                 return r;
         r = ds_entry_create(s->ds, e);
-        return r == 0 ? 0 : sigil_err_set(err, r, "cannot create the agent's entry");
+        if (r != 0)
+                return sigil_err_set(err, r, "cannot create the agent's entry");
+        return registry_put(s->registry, e);
 }
 
 static void create_join_token(RpcCall *call, const ProtobufCMessage *req, void *userdata) {

@@ -13,6 +13,7 @@
 
 #include "admin-api.h"
 #include "sigil/log.h"
+#include "sync-hub.h"
 #include "ssl-util.h"
 
 #define MINT_AUDIENCES_MAX 64
@@ -234,6 +235,8 @@ static void set_federated(RpcCall *call, const ProtobufCMessage *req, void *user
                 k = ds_bundle_put(s->ds, b->td.name, json);
         sigil_audit(caller, "bundle.set", b ? b->td.name : NULL, k == 0 ? "ok" : "refused",
                     NULL);
+        if (k == 0 && s->hub)
+                sync_hub_federated_changed(s->hub, b->td.name, json);
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k), "%s",
                                        err.msg[0] ? err.msg : "cannot store the bundle");
@@ -262,6 +265,8 @@ static void delete_federated(RpcCall *call, const ProtobufCMessage *req, void *u
                         (void) sigil_err_set(&err, k, "no bundle for trust domain '%s'", td.name);
         }
         sigil_audit(caller, "bundle.delete", r->trust_domain, k == 0 ? "ok" : "refused", NULL);
+        if (k == 0 && s->hub)
+                sync_hub_federated_changed(s->hub, td.name, NULL);
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k), "%s",
                                        err.msg[0] ? err.msg : "cannot delete the bundle");

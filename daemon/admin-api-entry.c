@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry.h"
+
 #include "admin-api.h"
 #include "sigil/clock.h"
 #include "sigil/log.h"
@@ -323,6 +325,10 @@ static int create_one(Server *s, const char *caller, const Sigil__Admin__V1__Ent
                                      "and selectors, or same entry ID)");
         if (r != 0)
                 return sigil_err_set(err, r, "datastore error");
+        r = registry_put(s->registry, e);
+        if (r < 0)
+                log_error("entry '%s' stored but not in the registry: %s; restart the server",
+                          e->id, strerror(-r));
         *ret = TAKE_PTR(e);
         return 0;
 }
@@ -347,6 +353,10 @@ static int update_one(Server *s, const char *caller, const Sigil__Admin__V1__Ent
                 return sigil_err_set(err, r, "a similar entry already exists");
         if (r != 0)
                 return sigil_err_set(err, r, "datastore error");
+        r = registry_put(s->registry, *ret);
+        if (r < 0)
+                log_error("entry '%s' updated but not in the registry: %s; restart the server",
+                          e->id, strerror(-r));
         return 0;
 }
 
@@ -438,6 +448,9 @@ static void batch_delete(RpcCall *call, const ProtobufCMessage *req, void *userd
         fail = !res || !ptrs || !statuses;
         for (size_t i = 0; !fail && i < r->n_ids; i++) {
                 int k = isempty(r->ids[i]) ? -EINVAL : ds_entry_delete(s->ds, r->ids[i], NULL);
+
+                if (k == 0)
+                        (void) registry_remove(s->registry, r->ids[i]);
                 const char *msg = k == 0 ? NULL : k == DS_E_NOT_FOUND ? "entry not found" :
                                   k == -EINVAL ? "missing entry ID" : "datastore error";
 

@@ -13,6 +13,7 @@
 
 #include "hashmap.h"
 #include "registry.h"
+#include "sigil/clock.h"
 #include "sigil/log.h"
 
 typedef struct EntryVec {
@@ -28,6 +29,10 @@ struct Registry {
         RegistryListener listener;
         void *listener_userdata;
 };
+
+static bool entry_live(const Entry *e, int64_t now) {
+        return e->expires_at == 0 || e->expires_at > now;
+}
 
 static void entry_vec_free(void *p) {
         EntryVec *v = p;
@@ -195,6 +200,63 @@ size_t registry_size(Registry *r) {
         return n;
 }
 
+bool registry_alias_matches(Registry *r, const char *id, const SigilSelectorSet *selectors) {
+        int64_t now = (int64_t) sigil_now_sec();
+        bool match = false;
+        EntryVec *aliases;
+
+        pthread_rwlock_rdlock(&r->lock);
+        aliases = hashmap_get(r->by_parent, r->server_id);
+        for (size_t i = 0; aliases && i < aliases->n && !match; i++) {
+                Entry *a = aliases->items[i];
+
+                match = streq(a->spiffe_id, id) && entry_live(a, now) &&
+                        sigil_selector_set_is_subset(&a->selectors, selectors);
+        }
+        pthread_rwlock_unlock(&r->lock);
+        return match;
+}
+
+bool registry_has_children(Registry *r, const char *spiffe_id) {
+        bool has;
+
+        pthread_rwlock_rdlock(&r->lock);
+        has = hashmap_contains(r->by_parent, spiffe_id);
+        pthread_rwlock_unlock(&r->lock);
+        return has;
+}
+
+size_t registry_prune_expired(Registry *r, int64_t now) {
+        _cleanup_(strv_freep) char **ids = NULL;
+        HashmapIter it = HASHMAP_ITER_INIT;
+        size_t n = 0, cap = 0;
+        void *v;
+
+        pthread_rwlock_rdlock(&r->lock);
+        while (hashmap_next(r->by_id, &it, NULL, &v)) {
+                Entry *e = v;
+                char **l;
+
+                if (entry_live(e, now))
+                        continue;
+                if (n + 1 >= cap) {
+                        cap = cap ? cap * 2 : 8;
+                        l = reallocarray(ids, cap, sizeof(char *));
+                        if (!l)
+                                break;
+                        ids = l;
+                }
+                ids[n] = strdup(e->id);
+                if (!ids[n])
+                        break;
+                ids[++n] = NULL;
+        }
+        pthread_rwlock_unlock(&r->lock);
+        for (size_t i = 0; i < n; i++)
+                (void) registry_remove(r, ids[i]);
+        return n;
+}
+
 int registry_load(Registry *r, Datastore *ds) {
         _cleanup_(freep) char *token = NULL;
         int k;
@@ -221,10 +283,6 @@ int registry_load(Registry *r, Datastore *ds) {
                 token = next;
         } while (k >= 0 && token);
         return k < 0 ? k : 0;
-}
-
-static bool entry_live(const Entry *e, int64_t now) {
-        return e->expires_at == 0 || e->expires_at > now;
 }
 
 /* The IDs still to visit, and every ID ever queued (each is walked once). */

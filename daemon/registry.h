@@ -44,6 +44,21 @@ int registry_put(Registry *r, const Entry *e);
 int registry_remove(Registry *r, const char *id);
 size_t registry_size(Registry *r);
 
+/* True when a live node-alias entry with SPIFFE ID @id has selectors within @selectors. */
+bool registry_alias_matches(Registry *r, const char *id, const SigilSelectorSet *selectors);
+
+/* True when some entry has @spiffe_id as its parent. */
+bool registry_has_children(Registry *r, const char *spiffe_id);
+
+/**
+ * registry_prune_expired() - drop entries whose expires_at has passed (listener told of each)
+ * @r:          registry
+ * @now:        unix seconds
+ *
+ * Return: the number dropped.
+ */
+size_t registry_prune_expired(Registry *r, int64_t now);
+
 /* Set the one listener (the sync hub); NULL to clear. */
 void registry_set_listener(Registry *r, RegistryListener cb, void *userdata);
 

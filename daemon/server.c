@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent-api.h"
 #include "fileio.h"
 #include "server-state.h"
 #include "server.h"
+#include "sync-hub.h"
 #include "sigil/clock.h"
 #include "sigil/log.h"
 
@@ -120,6 +122,44 @@ static int start_ca(Server *s) {
         return 0;
 }
 
+static void agent_gone(Server *s, const char *agent_id) {
+        if (s->hub)
+                sync_hub_disconnect(s->hub, agent_id, "agent evicted or banned");
+}
+
+/* The registry, the sync hub, node attestors and the agent API (TLS). */
+static int start_agent_side(Server *s) {
+        SigilErr err = {};
+        int r;
+
+        r = registry_new(s->cfg->trust_domain, &s->registry);
+        if (r == 0)
+                r = registry_load(s->registry, s->ds);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load registration entries: %m");
+        r = sync_hub_new(s, &s->hub);
+        if (r == 0)
+                r = rate_limit_new(AGENT_ATTEST_BURST, AGENT_ATTEST_PER_MINUTE, &s->attest_limit);
+        if (r < 0)
+                return log_oom();
+        registry_set_listener(s->registry, sync_hub_on_entry, s->hub);
+        s->on_agent_gone = agent_gone;
+        if (s->cfg->x509pop_ca_bundle_path) {
+                r = x509pop_new(s->cfg->x509pop_ca_bundle_path, &s->x509pop, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up x509pop: %s", err.msg);
+        }
+        r = server_tls_start(s, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make the server SVID: %s", err.msg);
+        r = agent_api_start(s, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the agent API: %s", err.msg);
+        log_info("agent API listening on %s port %d (%zu entries loaded)", s->cfg->bind_address,
+                 s->agent_api_port, registry_size(s->registry));
+        return 0;
+}
+
 static int server_start(Server *s) {
         SigilErr err = {};
         int r;
@@ -138,6 +178,9 @@ static int server_start(Server *s) {
         r = start_ca(s);
         if (r < 0)
                 return r;
+        r = start_agent_side(s);
+        if (r < 0)
+                return r;
         r = admin_api_start(s, &err);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the admin API on '%s': %s",
@@ -153,6 +196,8 @@ static void housekeeping(Server *s, uint64_t now) {
         n = 0;
         if (ds_entry_prune_expired(s->ds, (int64_t) now, &n) == 0 && n > 0)
                 sigil_audit("sigil-server", "entry.expire", NULL, "ok", "count=%zu", n);
+        if (s->registry)
+                (void) registry_prune_expired(s->registry, (int64_t) now);
 }
 
 static void tick(Server *s, uint64_t *next_housekeeping) {
@@ -163,8 +208,14 @@ static void tick(Server *s, uint64_t *next_housekeeping) {
         r = ca_tick(s->ca, now, &err);
         if (r < 0)
                 log_error("CA rotation failed, will retry: %s", err.msg);
-        else if (r > 0 && server_bundle_refresh(s) < 0)
-                log_error("Failed to publish the rotated bundle, will retry");
+        else if (r > 0) {
+                r = server_bundle_refresh(s);
+                if (r < 0)
+                        log_error("Failed to publish the rotated bundle, will retry");
+                else if (r > 0)
+                        server_bundle_changed(s);
+        }
+        (void) server_tls_tick(s, now);
         if (now >= *next_housekeeping) {
                 housekeeping(s, now);
                 *next_housekeeping = now + HOUSEKEEPING_SEC;
@@ -191,7 +242,15 @@ static int wait_for_signal(Server *s, const sigset_t *mask) {
 }
 
 static void server_stop(Server *s) {
+        agent_api_stop(s);
         admin_api_stop(s);
+        if (s->registry)
+                registry_set_listener(s->registry, NULL, NULL);
+        sync_hub_free(s->hub);
+        registry_free(s->registry);
+        rpc_tls_identity_unref(s->tls);
+        x509pop_free(s->x509pop);
+        rate_limit_free(s->attest_limit);
         ca_free(s->ca);
         datastore_close(s->ds);
         sigil_bundle_free(s->bundle);
@@ -235,6 +294,7 @@ int server_run(int argc, char *argv[]) {
         r = setup_logging(cfg);
         if (r < 0)
                 return 1;
+        rpc_route_grpc_logs();
 
         /* Signals are taken by the main loop only: block them before any thread starts. */
         sigemptyset(&mask);

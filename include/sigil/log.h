@@ -87,6 +87,7 @@ int sigil_log_internal(SigilLogLevel level, int error, const char *file, int lin
 #define log_info_errno(r, ...) sigil_log_full(SIGIL_LOG_INFO, (r), __VA_ARGS__)
 #define log_warning_errno(r, ...) sigil_log_full(SIGIL_LOG_WARNING, (r), __VA_ARGS__)
 #define log_error_errno(r, ...) sigil_log_full(SIGIL_LOG_ERROR, (r), __VA_ARGS__)
+#define log_oom() log_error_errno(-ENOMEM, "Out of memory.")
 
 /**
  * sigil_audit() - write one audit line: who did what to which object, and the result

@@ -406,6 +406,14 @@ int rpc_call_peer_cred(const RpcCall *c, RpcPeerCred *ret) {
         return rpc_unix_lookup(c->server, (int) fd, ret);
 }
 
+char *rpc_call_peer_name(RpcCall *c) {
+        char *peer = grpc_call_get_peer(c->call);
+        char *out = peer ? strdup(peer) : NULL;
+
+        gpr_free(peer);
+        return out;
+}
+
 char *rpc_call_auth_property(RpcCall *c, const char *name) {
         grpc_auth_context *ctx = grpc_call_auth_context(c->call);
         grpc_auth_property_iterator it;

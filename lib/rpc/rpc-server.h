@@ -134,6 +134,9 @@ char *rpc_call_metadata_first(const RpcCall *call, const char *key);
  */
 int rpc_call_peer_cred(const RpcCall *call, RpcPeerCred *ret);
 
+/* The peer as gRPC names it ("ipv4:127.0.0.1:5555", "fd:7"), malloc'd, or NULL. */
+char *rpc_call_peer_name(RpcCall *call);
+
 /* A TLS auth-context property of the call (e.g. "x509_pem_cert"), malloc'd, or NULL. */
 char *rpc_call_auth_property(RpcCall *call, const char *name);
 

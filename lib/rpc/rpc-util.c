@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/support/log.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "rpc-util.h"
+#include "sigil/log.h"
 
 int rpc_pack(const ProtobufCMessage *msg, grpc_byte_buffer **ret) {
         size_t n = protobuf_c_message_get_packed_size(msg);
@@ -103,4 +106,29 @@ static void rpc_init_once(void) {
 
 void rpc_init(void) {
         (void) pthread_once(&rpc_once, rpc_init_once);
+}
+
+/* gRPC lines that say nothing an operator can act on. */
+static bool grpc_line_is_noise(const char *msg) {
+        static const char *const noise[] = {
+                "No match found for server name",       /* agents dial by IP, SVIDs carry no IP SAN */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(noise); i++)
+                if (strstr(msg, noise[i]))
+                        return true;
+        return false;
+}
+
+static void grpc_log_to_sigil(gpr_log_func_args *args) {
+        const char *msg = args->message ? args->message : "";
+
+        if (args->severity == GPR_LOG_SEVERITY_ERROR && !grpc_line_is_noise(msg))
+                log_warning("grpc: %s", msg);
+        else
+                log_debug("grpc: %s (%s:%d)", msg, args->file ? args->file : "?", args->line);
+}
+
+void rpc_route_grpc_logs(void) {
+        gpr_set_log_function(grpc_log_to_sigil);
 }

@@ -51,3 +51,10 @@ const char *rpc_status_to_string(grpc_status_code code);
 
 /* Call grpc_init() once per process (thread-safe); grpc_shutdown is left to exit. */
 void rpc_init(void);
+
+/*
+ * Send gRPC core's own log lines into sigil's log (daemons call this once at
+ * start): gRPC errors become warnings prefixed "grpc:", everything else
+ * debug; a few known-harmless lines are demoted to debug.
+ */
+void rpc_route_grpc_logs(void);

@@ -70,7 +70,7 @@ RpcCall *rpc_call_new(RpcServer *s, const RpcMethod *method, grpc_call *call,
 
         op.data.recv_close_on_server.cancelled = &c->cancelled;
         if (grpc_call_start_batch(call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
-                c->over = true;
+                c->over = c->closed = true;
                 atomic_fetch_sub(&c->n_refs, 1);
         }
         return c;
@@ -325,20 +325,40 @@ void rpc_call_after_handler(RpcCall *c) {
 }
 
 static void call_handle_close(RpcCall *c) {
-        void (*cb)(RpcCall *, void *) = NULL;
-        void *ud = NULL;
+        void (*cb)(RpcCall *, void *) = NULL, (*close_cb)(RpcCall *, void *);
+        void *ud = NULL, *close_ud;
 
         pthread_mutex_lock(&c->lock);
         c->over = true;
+        c->closed = true;
         queue_clear(c);
         if (c->cancelled) {
                 cb = c->on_cancel;
                 ud = c->on_cancel_userdata;
         }
         c->on_cancel = NULL;
+        close_cb = c->on_close;
+        close_ud = c->on_close_userdata;
+        c->on_close = NULL;
         pthread_mutex_unlock(&c->lock);
         if (cb)
                 cb(c, ud);
+        if (close_cb)
+                close_cb(c, close_ud);
+}
+
+void rpc_call_on_close(RpcCall *c, void (*cb)(RpcCall *call, void *userdata), void *userdata) {
+        bool run_now;
+
+        pthread_mutex_lock(&c->lock);
+        run_now = c->closed;
+        if (!run_now) {
+                c->on_close = cb;
+                c->on_close_userdata = userdata;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (run_now && cb)
+                cb(c, userdata);
 }
 
 void rpc_call_handle_tag(RpcCall *c, RpcTag *tag, bool ok) {

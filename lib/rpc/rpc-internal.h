@@ -59,6 +59,7 @@ struct RpcCall {
         bool finishing;         /* finish requested: status goes after the queue drains */
         bool status_sent;
         bool over;              /* close seen, or status sent */
+        bool closed;            /* recv-close completed: the call is gone */
         RpcQueued *queue_head, *queue_tail;
         size_t n_queued;
         grpc_byte_buffer *inflight_bb;  /* the message being sent; destroyed on completion */
@@ -68,6 +69,8 @@ struct RpcCall {
 
         void (*on_cancel)(RpcCall *call, void *userdata);
         void *on_cancel_userdata;
+        void (*on_close)(RpcCall *call, void *userdata);
+        void *on_close_userdata;
         void *userdata;
 };
 

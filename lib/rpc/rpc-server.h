@@ -183,6 +183,13 @@ int rpc_call_finish(RpcCall *call, grpc_status_code code, const char *fmt, ...) 
  */
 void rpc_call_on_cancel(RpcCall *call, void (*cb)(RpcCall *call, void *userdata), void *userdata);
 
+/*
+ * @cb runs once, on a server thread, when the call is over for whatever
+ * reason (finished by the server, cancelled, connection lost), after any
+ * cancel callback. If the call is already over, @cb runs at once.
+ */
+void rpc_call_on_close(RpcCall *call, void (*cb)(RpcCall *call, void *userdata), void *userdata);
+
 /* True once the call was finished or cancelled: nothing more can be sent. */
 bool rpc_call_is_over(RpcCall *call);
 

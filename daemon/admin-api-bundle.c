@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin-api.h"
+#include "sigil/jwtsvid.h"
 #include "sigil/log.h"
 #include "sync-hub.h"
 #include "ssl-util.h"
@@ -314,6 +315,15 @@ static void mint_x509(RpcCall *call, const ProtobufCMessage *req, void *userdata
         ca_chain_done(&chain);
 }
 
+/* The "iat" of a token the CA has just signed, for the reply (0 if unreadable). */
+static int64_t token_issued_at(const char *token) {
+        _cleanup_(sigil_jwtsvid_freep) SigilJwtSvid *svid = NULL;
+
+        if (sigil_jwtsvid_parse_insecure(token, strlen(token), &svid, NULL) < 0)
+                return 0;
+        return (int64_t) svid->iat;
+}
+
 static void mint_jwt(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
         const Sigil__Admin__V1__MintJWTSVIDRequest *r = (const void *) req;
         Sigil__Admin__V1__MintJWTSVIDResponse resp =
@@ -339,6 +349,7 @@ static void mint_jwt(RpcCall *call, const ProtobufCMessage *req, void *userdata)
         }
         resp.token = token;
         resp.expires_at = (int64_t) exp;
+        resp.issued_at = token_issued_at(token);
         (void) rpc_call_reply(call, &resp.base);
         OPENSSL_cleanse(token, strlen(token));
         free(token);

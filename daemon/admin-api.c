@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "admin-api.h"
@@ -143,11 +145,39 @@ static int prepare_socket_dir(Server *s, bool shared, SigilErr *reterr) {
         return 0;
 }
 
+/*
+ * Listening replaces a socket file left at the path, which is right for one left by
+ * a server that died, but must not take the socket of a server that still runs
+ * (it would be unreachable, and our exit would unlink its socket). A socket that
+ * accepts a connection, or whose backlog is full, is in use.
+ */
+static int check_socket_unused(const char *path, SigilErr *reterr) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(closep) int fd = -1;
+        struct stat st;
+
+        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof(sa.sun_path))
+                return 0;       /* nothing to take over; listening reports the rest */
+        memcpy(sa.sun_path, path, strlen(path));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return sigil_err_set(reterr, -errno, "cannot create a socket: %s",
+                                     strerror(errno));
+        if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0 || errno == EAGAIN)
+                return sigil_err_set(reterr, -EADDRINUSE,
+                                     "'%s' is in use by a running server (another sigil-server "
+                                     "on this socket_path?)", path);
+        return 0;
+}
+
 int admin_api_start(Server *s, SigilErr *reterr) {
         bool shared = s->cfg->admin_uids.n_uids > 0;
         int r;
 
         r = prepare_socket_dir(s, shared, reterr);
+        if (r < 0)
+                return r;
+        r = check_socket_unused(s->cfg->socket_path, reterr);
         if (r < 0)
                 return r;
         collect_methods();

@@ -486,8 +486,14 @@ static int entry_write(const CliCommand *cmd, bool update, int argc, char *argv[
         for (size_t off = 0; off < list.n && r == CLI_EXIT_OK; off += ENTRY_BATCH_MAX)
                 r = write_batch(conn, &w, list.entries + off, MIN(list.n - off,
                                                                  (size_t) ENTRY_BATCH_MAX));
-        if (r == CLI_EXIT_OK && w.output == CLI_OUTPUT_JSON)
-                r = cli_print_json(json_pack("{s:O}", "results", results));
+        /* A batch that failed as a whole (say, the server shut down) must not hide the
+         * batches before it: those entries exist, so their results are still printed. */
+        if (w.output == CLI_OUTPUT_JSON && (r == CLI_EXIT_OK || json_array_size(results) > 0)) {
+                int k = cli_print_json(json_pack("{s:O}", "results", results));
+
+                if (r == CLI_EXIT_OK)
+                        r = k;
+        }
         if (r == CLI_EXIT_OK && w.n_failed > 0)
                 r = CLI_EXIT_FAILURE;
         return r;

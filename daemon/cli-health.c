@@ -91,6 +91,13 @@ static int health_check(CliConn *conn, bool shallow, CliOutput output, bool verb
         if (st.code == GRPC_STATUS_UNAVAILABLE || st.code == GRPC_STATUS_DEADLINE_EXCEEDED)
                 return unhealthy("no answer from the server: %s", st.message);
         if (shallow && st.code != GRPC_STATUS_OK) {
+                Sigil__Admin__V1__HealthCheckResponse answered =
+                        SIGIL__ADMIN__V1__HEALTH_CHECK_RESPONSE__INIT;
+
+                if (output == CLI_OUTPUT_JSON) {        /* it answered: that is all we know */
+                        answered.serving = true;
+                        return health_output(output, verbose, &answered);
+                }
                 if (verbose)
                         printf("Server answered (code = %s).\n", cli_code_name(st.code, name));
                 printf("Server is healthy.\n");
@@ -127,7 +134,7 @@ int cli_healthcheck(int argc, char *argv[]) {
         if (c < 0)
                 return p.exit_status;
 
-        if (verbose)
+        if (verbose && common.output == CLI_OUTPUT_TEXT)        /* JSON is one line alone */
                 printf("Checking server health at '%s'...\n", common.socket_path);
         if (cli_conn_open(common.socket_path, &conn, reason, sizeof(reason)) < 0)
                 return unhealthy("%s", reason);

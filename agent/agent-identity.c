@@ -69,7 +69,10 @@ static int install_identity(Agent *a, AgentIdentity *id, SigilBundle *bundle, bo
         pthread_mutex_lock(&a->lock);
         old = a->identity;
         a->identity = id;
-        a->renew_at_usec = schedule_renew_at(id->not_before, id->not_after, sigil_now_usec(),
+        /* A stored SVID counts from its notBefore; a fresh one from now (see schedule.h). */
+        a->renew_at_usec = schedule_renew_at(persist ? MAX(id->not_before, sigil_now_sec()) :
+                                                       id->not_before,
+                                             id->not_after, sigil_now_usec(),
                                              schedule_random_unit());
         pthread_mutex_unlock(&a->lock);
         backoff_reset(&a->renew_backoff);

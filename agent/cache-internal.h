@@ -191,6 +191,7 @@ typedef struct CacheInfo {
         uint64_t bundle_sequence;
         size_t n_x509_authorities;
         size_t n_jwt_authorities;
+        char **x509_key_ids;            /* subject key IDs of our X.509 authorities, hex */
         char **federated;               /* trust domains, sorted, NULL-terminated */
         size_t n_records;
         size_t n_svids;

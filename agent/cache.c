@@ -685,6 +685,30 @@ static int string_compare(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* The subject key identifiers of @b's X.509 authorities as hex strings. */
+static int bundle_key_ids(const SigilBundle *b, char ***ret) {
+        int n = b ? sk_X509_num(b->x509_authorities) : 0;
+        char **l = new0(char *, (size_t) n + 1);
+
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
+        for (int i = 0; i < n; i++) {
+                const ASN1_OCTET_STRING *ski =
+                        X509_get0_subject_key_id(sk_X509_value(b->x509_authorities, i));
+                size_t len = ski ? (size_t) ASN1_STRING_length(ski) : 0;
+                const uint8_t *d = ski ? ASN1_STRING_get0_data(ski) : NULL;
+
+                l[i] = malloc(2 * len + 1);
+                if (!l[i])
+                        return -ENOMEM;
+                l[i][0] = '\0';
+                for (size_t k = 0; k < len; k++)
+                        (void) snprintf(l[i] + 2 * k, 3, "%02x", d[k]);
+        }
+        return 0;
+}
+
 static int info_fill_locked(Cache *c, bool with_entries, CacheInfo *info) {
         HashmapIter it = HASHMAP_ITER_INIT;
         uint64_t now = sigil_now_sec();
@@ -698,6 +722,9 @@ static int info_fill_locked(Cache *c, bool with_entries, CacheInfo *info) {
                 info->n_x509_authorities = (size_t) sk_X509_num(c->bundle->x509_authorities);
                 info->n_jwt_authorities = c->bundle->n_jwt_authorities;
         }
+        r = bundle_key_ids(c->bundle, &info->x509_key_ids);
+        if (r < 0)
+                return r;
         info->federated = new0(char *, c->federated.n_bundles + 1);
         if (!info->federated)
                 return -ENOMEM;
@@ -737,6 +764,7 @@ int cache_get_info(Cache *c, bool with_entries, CacheInfo *ret) {
 }
 
 void cache_info_done(CacheInfo *info) {
+        strv_free(info->x509_key_ids);
         strv_free(info->federated);
         for (size_t i = 0; i < info->n_entries; i++)
                 cache_entry_free(info->entries[i].entry);

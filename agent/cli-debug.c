@@ -163,15 +163,23 @@ static json_t *entry_to_json(const CachedEntry *e) {
                          (json_int_t) e->renew_at_usec, "hint", e->hint);
 }
 
+static json_t *strings_to_json(char **l, size_t n) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < n; i++)
+                json_array_append_new(a, json_string(l[i]));
+        return a ? a : json_array();
+}
+
 static json_t *info_to_json(const InfoResponse *r) {
-        json_t *entries = json_array(), *feds = json_array();
+        json_t *entries = json_array(),
+               *feds = strings_to_json(r->federated_trust_domains, r->n_federated_trust_domains),
+               *kids = strings_to_json(r->bundle_x509_key_ids, r->n_bundle_x509_key_ids);
 
         for (size_t i = 0; entries && i < r->n_entries; i++)
                 json_array_append_new(entries, entry_to_json(r->entries[i]));
-        for (size_t i = 0; feds && i < r->n_federated_trust_domains; i++)
-                json_array_append_new(feds, json_string(r->federated_trust_domains[i]));
-        return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:I, "
-                         "s:I, s:I, s:I, s:I, s:o}",
+        return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+                         "s:I, s:I, s:I, s:I, s:I, s:o}",
                          "version", r->version, "trust_domain", r->trust_domain, "agent_id",
                          r->agent_id, "agent_svid_serial", r->agent_svid_serial,
                          "agent_svid_not_after", (json_int_t) r->agent_svid_not_after,
@@ -181,8 +189,9 @@ static json_t *info_to_json(const InfoResponse *r) {
                          (json_int_t) r->snapshot_done_at_usec, "bundle_sequence",
                          (json_int_t) r->bundle_sequence, "bundle_x509_authorities",
                          (json_int_t) r->bundle_x509_authorities, "bundle_jwt_authorities",
-                         (json_int_t) r->bundle_jwt_authorities, "federated_trust_domains",
-                         feds ? feds : json_array(), "entry_count", (json_int_t) r->entry_count,
+                         (json_int_t) r->bundle_jwt_authorities, "bundle_x509_key_ids", kids,
+                         "federated_trust_domains", feds, "entry_count",
+                         (json_int_t) r->entry_count,
                          "svid_count", (json_int_t) r->svid_count, "cache_generation",
                          (json_int_t) r->cache_generation, "reconnects",
                          (json_int_t) r->reconnects, "attestations",

@@ -98,6 +98,8 @@ static void fill_summary(const AgentInfo *info, InfoResponse *resp) {
         resp->bundle_sequence = info->cache.bundle_sequence;
         resp->bundle_x509_authorities = (uint32_t) info->cache.n_x509_authorities;
         resp->bundle_jwt_authorities = (uint32_t) info->cache.n_jwt_authorities;
+        resp->bundle_x509_key_ids = info->cache.x509_key_ids;
+        resp->n_bundle_x509_key_ids = strv_length(info->cache.x509_key_ids);
         resp->federated_trust_domains = info->cache.federated;
         resp->n_federated_trust_domains = strv_length(info->cache.federated);
         resp->entry_count = (uint32_t) info->cache.n_records;

@@ -181,8 +181,8 @@ static void batch_take_result(Rotator *rot, Batch *b, size_t i,
                 b->n_failed++;
                 return;
         }
-        s->renew_at_usec = schedule_renew_at(s->not_before, s->not_after, now,
-                                             schedule_random_unit());
+        s->renew_at_usec = schedule_renew_at(MAX(s->not_before, now / USEC_PER_SEC),
+                                             s->not_after, now, schedule_random_unit());
         b->n_signed++;
 }
 

@@ -17,6 +17,10 @@
  * (an SVID whose life is nearly over is still not re-signed in a loop), and
  * never after the SVID's notAfter.
  *
+ * For an SVID just received, callers pass MAX(notBefore, now) as its start:
+ * the server backdates notBefore a little for clock skew, which would
+ * otherwise make short-lived SVIDs due for renewal the moment they arrive.
+ *
  * Backoff: each failure doubles the delay from min to max; each delay is
  * jittered by +-SCHEDULE_BACKOFF_JITTER so that agents that lost the same
  * server do not come back in step.

@@ -12,6 +12,7 @@
 
 #include "admin-api.h"
 #include "agent-api.h"
+#include "hashmap.h"
 #include "sigil/clock.h"
 #include "sigil/log.h"
 #include "sigil/x509svid.h"
@@ -188,23 +189,63 @@ static void sync_call(RpcCall *call, const ProtobufCMessage *req, void *userdata
         agent_caller_done(&c);
 }
 
+/*
+ * The caller's authorised entries, computed once per batch: looking each
+ * request up with registry_authorized_entry() walks the whole tree every
+ * time, which made a batch of n requests cost n walks (quadratic in the
+ * agent's entries; 10k entries took minutes to sign).
+ */
+typedef struct Authorised {
+        EntryList list;
+        Hashmap *by_id;                 /* entry ID -> Entry* borrowed from @list */
+} Authorised;
+
+static void authorised_done(Authorised *a) {
+        hashmap_free(a->by_id, NULL);
+        entry_list_done(&a->list);
+}
+
+static int authorised_load(Server *s, AgentCaller *c, Authorised *ret) {
+        int k;
+
+        k = registry_authorized(s->registry, c->id.str, &c->node->selectors,
+                                (int64_t) sigil_now_sec(), &ret->list);
+        if (k < 0)
+                return k;
+        ret->by_id = hashmap_new();
+        if (!ret->by_id)
+                return -ENOMEM;
+        for (size_t i = 0; i < ret->list.n_entries; i++)
+                if (hashmap_put(ret->by_id, ret->list.entries[i]->id, ret->list.entries[i],
+                                NULL) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 /* Sign one request of a batch; the result message borrows from @chain. */
-static int sign_one(Server *s, AgentCaller *c, const Sigil__Agent__V1__X509SVIDRequest *r,
-                    CaChain *chain, int64_t *ret_revision, SigilErr *err) {
-        _cleanup_(entry_freep) Entry *e = NULL;
+static int sign_one(Server *s, AgentCaller *c, const Authorised *auth,
+                    const Sigil__Agent__V1__X509SVIDRequest *r, CaChain *chain,
+                    int64_t *ret_revision, SigilErr *err) {
+        _cleanup_(entry_freep) Entry *copy = NULL;
+        const Entry *e;
         CaX509Request req = {};
         int k;
 
         if (isempty(r->entry_id))
                 return sigil_err_set(err, -EINVAL, "missing entry ID");
-        k = registry_authorized_entry(s->registry, c->id.str, &c->node->selectors, r->entry_id,
-                                      (int64_t) sigil_now_sec(), &e);
-        if (k == -ENOENT)
-                return sigil_err_set(err, DS_E_NOT_FOUND, "no such entry");
-        if (k == -EPERM)
-                return sigil_err_set(err, -EPERM, "entry is not authorised for this agent");
-        if (k < 0)
-                return sigil_err_set(err, k, "registry error");
+        e = hashmap_get(auth->by_id, r->entry_id);
+        if (!e) {
+                /* Not ours: the slow path only tells "no such entry" from "not yours". */
+                k = registry_authorized_entry(s->registry, c->id.str, &c->node->selectors,
+                                              r->entry_id, (int64_t) sigil_now_sec(), &copy);
+                if (k == -ENOENT)
+                        return sigil_err_set(err, DS_E_NOT_FOUND, "no such entry");
+                if (k == -EPERM)
+                        return sigil_err_set(err, -EPERM, "entry is not authorised for this agent");
+                if (k < 0)
+                        return sigil_err_set(err, k, "registry error");
+                e = copy;
+        }
         req = (CaX509Request) {
                 .spiffe_id = e->spiffe_id,
                 .dns_names = (const char *const *) e->dns_names,
@@ -231,6 +272,7 @@ static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *use
         ProtobufCBinaryData *certs = NULL;
         CaChain *chains = NULL;
         char *msgs = NULL;         /* n messages of SIGIL_ERR_MSG_MAX bytes */
+        Authorised auth = {};
         AgentCaller c;
         size_t n = r->n_requests;
 
@@ -239,6 +281,12 @@ static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *use
         if (n > AGENT_SIGN_BATCH_MAX) {
                 (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
                                        "at most %d requests per batch", AGENT_SIGN_BATCH_MAX);
+                agent_caller_done(&c);
+                return;
+        }
+        if (n > 0 && authorised_load(s, &c, &auth) < 0) {
+                (void) rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                authorised_done(&auth);
                 agent_caller_done(&c);
                 return;
         }
@@ -255,7 +303,7 @@ static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *use
         for (size_t i = 0; i < n; i++) {
                 SigilErr err = {};
                 int64_t rev = 0;
-                int k = sign_one(s, &c, r->requests[i], &chains[i], &rev, &err);
+                int k = sign_one(s, &c, &auth, r->requests[i], &chains[i], &rev, &err);
 
                 sigil__agent__v1__x509_svidresult__init(&res[i]);
                 sigil__admin__v1__status__init(&st[i]);
@@ -290,6 +338,7 @@ out:
         free(ptrs);
         free(res);
         free(msgs);
+        authorised_done(&auth);
         agent_caller_done(&c);
 }
 

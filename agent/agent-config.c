@@ -337,8 +337,8 @@ static int agent_config_check(AgentConfig *c, SigilErr *reterr) {
         int r;
 
         if (!c->trust_domain)
-                return sigil_err_set(reterr, -EINVAL,
-                                     "trust domain is required (agent.trust_domain or -trustDomain)");
+                return sigil_err_set(reterr, -EINVAL, "trust domain is required "
+                                                      "(agent.trust_domain or -trustDomain)");
         if (sigil_trust_domain_validate(c->trust_domain, why, sizeof(why)) != 0)
                 return sigil_err_set(reterr, -EINVAL, "trust domain '%s': %s", c->trust_domain,
                                      why);

@@ -66,8 +66,9 @@ int agent_identity_new(const char *trust_domain, EVP_PKEY *key, STACK_OF(X509) *
                 return sigil_err_prefix(reterr, r, "agent SVID");
         a->attestation = attestation_of(&a->id, trust_domain);
         if (a->attestation < 0)
-                return sigil_err_set(reterr, -EINVAL, "'%s' is not an agent ID of trust domain '%s'",
-                                     a->id.str, trust_domain);
+                return sigil_err_set(reterr, -EINVAL,
+                                     "'%s' is not an agent ID of trust domain '%s'", a->id.str,
+                                     trust_domain);
         if (expected_id && !streq(a->id.str, expected_id))
                 return sigil_err_set(reterr, -EINVAL,
                                      "agent SVID is for '%s', the server announced '%s'",

@@ -545,7 +545,8 @@ int cache_take_due(Cache *c, uint64_t now_usec, size_t max, CacheSignJob **ret, 
         }
         if (r < 0) {
                 for (size_t i = 0; i < n; i++) {
-                        Record *rec = hashmap_get(c->records, jobs[i].entry_id ? jobs[i].entry_id : "");
+                        Record *rec = jobs[i].entry_id ? hashmap_get(c->records, jobs[i].entry_id)
+                                                       : NULL;
 
                         if (rec)
                                 rec->in_flight = false;

@@ -30,12 +30,14 @@ typedef struct DebugArgs {
         const char *socket_path;
         bool json;
         bool shallow;
+        bool summary;
 } DebugArgs;
 
 enum {
         ARG_ADMIN_SOCKET = 0x100,
         ARG_OUTPUT,
         ARG_SHALLOW,
+        ARG_SUMMARY,
 };
 
 static void usage(FILE *f, const char *cmd) {
@@ -48,7 +50,8 @@ static void usage(FILE *f, const char *cmd) {
                    "  -h, -help              show this help\n",
                 cmd,
                 streq(cmd, "healthcheck") ? "  -shallow               only check that the "
-                                            "agent answers\n" : "");
+                                            "agent answers\n" :
+                                            "  -summary               leave out the entries\n");
 }
 
 static int fail(const char *fmt, ...) _printf_(1, 2);
@@ -75,6 +78,7 @@ static int parse_args(int argc, char *argv[], DebugArgs *a, int *ret_status) {
                 { "adminSocketPath", required_argument, NULL, ARG_ADMIN_SOCKET },
                 { "output", required_argument, NULL, ARG_OUTPUT },
                 { "shallow", no_argument, NULL, ARG_SHALLOW },
+                { "summary", no_argument, NULL, ARG_SUMMARY },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -97,6 +101,8 @@ static int parse_args(int argc, char *argv[], DebugArgs *a, int *ret_status) {
                         a->json = streq(optarg, "json");
                 else if (c == ARG_SHALLOW && streq(cmd, "healthcheck"))
                         a->shallow = true;
+                else if (c == ARG_SUMMARY && streq(cmd, "debug"))
+                        a->summary = true;
                 else {
                         *ret_status = usage_error(cmd, c == ARG_OUTPUT ? "-output: expected text "
                                                                          "or json, not" :
@@ -243,7 +249,7 @@ int cli_debug(int argc, char *argv[]) {
 
         if (parse_args(argc, argv, &a, &status) < 0)
                 return status;
-        r = get_info(&a, false, &info);
+        r = get_info(&a, a.summary, &info);
         if (r != 0)
                 return r;
         msg = &info->base;

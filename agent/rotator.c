@@ -42,12 +42,15 @@ typedef struct Pending {
         EVP_PKEY *key;
         uint8_t *csr;
         size_t n_csr;
+        uint8_t *pkcs8;                 /* the key as the cache keeps it; wiped when freed */
+        size_t n_pkcs8;
 } Pending;
 
 static void pending_done(Pending *p, size_t n) {
         for (size_t i = 0; p && i < n; i++) {
                 EVP_PKEY_free(p[i].key);
                 free(p[i].csr);
+                clear_free(p[i].pkcs8, p[i].n_pkcs8);
         }
         free(p);
 }
@@ -57,6 +60,8 @@ static int pending_make(SigilKeyType type, Pending *p) {
 
         if (r >= 0)
                 r = sigil_csr_make(p->key, &p->csr, &p->n_csr);
+        if (r >= 0)
+                r = sigil_key_to_pkcs8_der(p->key, &p->pkcs8, &p->n_pkcs8);
         return r;
 }
 
@@ -136,6 +141,8 @@ typedef struct Batch {
         CacheSignJob *jobs;
         Pending *pending;
         size_t n;
+        SigilKeyType key_type;
+        int prepare_result;             /* of batch_prepare(), when run on a helper thread */
         CacheSigned *signed_items;
         size_t n_signed;
         size_t n_failed;
@@ -174,13 +181,8 @@ static void batch_take_result(Rotator *rot, Batch *b, size_t i,
                 b->n_failed++;
                 return;
         }
-        r = sigil_key_to_pkcs8_der(b->pending[i].key, &s->key_pkcs8, &s->n_key_pkcs8);
-        if (r < 0) {
-                free(s->chain_der);
-                cache_sign_failed(rot->cfg.cache, job->entry_id, now + ROTATOR_RETRY_MIN_USEC);
-                b->n_failed++;
-                return;
-        }
+        s->key_pkcs8 = TAKE_PTR(b->pending[i].pkcs8);
+        s->n_key_pkcs8 = b->pending[i].n_pkcs8;
         s->renew_at_usec = schedule_renew_at(MAX(s->not_before, now / USEC_PER_SEC),
                                              s->not_after, now, schedule_random_unit());
         b->n_signed++;
@@ -238,13 +240,14 @@ static int batch_sign(Rotator *rot, Batch *b, SigilErr *reterr) {
         return 0;
 }
 
-static int batch_prepare(Rotator *rot, Batch *b) {
+/* Keys, CSRs and PKCS#8 forms for every job of @b (CPU only: may run on a helper thread). */
+static int batch_prepare(Batch *b) {
         b->pending = new0(Pending, b->n);
         b->signed_items = new0(CacheSigned, b->n);
         if (!b->pending || !b->signed_items)
                 return -ENOMEM;
         for (size_t i = 0; i < b->n; i++) {
-                int r = pending_make(rot->cfg.key_type, &b->pending[i]);
+                int r = pending_make(b->key_type, &b->pending[i]);
 
                 if (r < 0)
                         return r;
@@ -252,37 +255,93 @@ static int batch_prepare(Rotator *rot, Batch *b) {
         return 0;
 }
 
-/* Returns the time of the next attempt if the whole batch failed, else 0. */
-static uint64_t batch_run(Rotator *rot, CacheSignJob *jobs, size_t n) {
-        Batch b = { .jobs = jobs, .n = n };
+static void *batch_prepare_thread(void *userdata) {
+        Batch *b = userdata;
+
+        b->prepare_result = batch_prepare(b);
+        return NULL;
+}
+
+static void batch_done(Batch *b) {
+        pending_done(b->pending, b->n);
+        free(b->signed_items);
+        b->pending = NULL;
+        b->signed_items = NULL;
+}
+
+/* Sign a prepared batch and publish. Returns the time of the next attempt if it all failed. */
+static uint64_t batch_run(Rotator *rot, Batch *b, int prepared) {
         SigilErr err = {};
         uint64_t retry = 0;
-        int r;
+        int r = prepared;
 
-        r = batch_prepare(rot, &b);
         if (r == 0)
-                r = batch_sign(rot, &b, &err);
+                r = batch_sign(rot, b, &err);
         if (r != 0) {
                 retry = sigil_now_usec() + backoff_next(&rot->backoff, schedule_random_unit());
                 if (r < 0)
-                        log_error_errno(r, "Failed to sign %zu SVID(s): %m", n);
+                        log_error_errno(r, "Failed to sign %zu SVID(s): %m", b->n);
                 else
                         log_warning("cannot get %zu X.509-SVID(s) signed: %s; retrying in %llu ms",
-                                    n, err.msg,
+                                    b->n, err.msg,
                                     (unsigned long long) ((retry - sigil_now_usec()) /
                                                           USEC_PER_MSEC));
                 if (r == SERVER_E_DENIED && rot->cfg.rejected)
                         rot->cfg.rejected(rot->cfg.userdata, err.msg);
-                batch_fail_all(rot, &b, retry);
-        } else {
-                backoff_reset(&rot->backoff);
-                r = cache_publish(rot->cfg.cache, b.signed_items, b.n_signed, sigil_now_usec());
-                if (r > 0)
-                        atomic_fetch_add(&rot->n_signed, (uint64_t) r);
-                log_debug("obtained %zu X.509-SVID(s), %zu failed", b.n_signed, b.n_failed);
+                batch_fail_all(rot, b, retry);
+                return retry;
         }
-        pending_done(b.pending, b.n);
-        free(b.signed_items);
+        backoff_reset(&rot->backoff);
+        r = cache_publish(rot->cfg.cache, b->signed_items, b->n_signed, sigil_now_usec());
+        if (r > 0)
+                atomic_fetch_add(&rot->n_signed, (uint64_t) r);
+        log_debug("obtained %zu X.509-SVID(s), %zu failed", b->n_signed, b->n_failed);
+        return 0;
+}
+
+/*
+ * Sign @n jobs in batches. While one batch is out at the server, a helper
+ * thread prepares the next (key generation and CSRs are most of the agent's
+ * share of the work), so agent and server work at the same time.
+ */
+static uint64_t sign_jobs(Rotator *rot, CacheSignJob *jobs, size_t n) {
+        size_t n_batches = (n + ROTATOR_BATCH_MAX - 1) / ROTATOR_BATCH_MAX;
+        _cleanup_(freep) Batch *b = new0(Batch, n_batches);
+        uint64_t retry = 0;
+        int prepared;
+
+        if (!b) {
+                retry = sigil_now_usec() + ROTATOR_RETRY_MIN_USEC;
+                log_oom();
+                batch_fail_all(rot, &(Batch) { .jobs = jobs, .n = n }, retry);
+                return retry;
+        }
+        for (size_t i = 0; i < n_batches; i++)
+                b[i] = (Batch) { .jobs = jobs + i * ROTATOR_BATCH_MAX,
+                                 .n = MIN(n - i * ROTATOR_BATCH_MAX, (size_t) ROTATOR_BATCH_MAX),
+                                 .key_type = rot->cfg.key_type };
+        prepared = batch_prepare(&b[0]);
+        for (size_t i = 0; i < n_batches; i++) {
+                pthread_t helper;
+                bool helping = false;
+
+                if (i + 1 < n_batches && !retry)
+                        helping = pthread_create(&helper, NULL, batch_prepare_thread,
+                                                 &b[i + 1]) == 0;
+                if (retry)
+                        batch_fail_all(rot, &b[i], retry);
+                else
+                        retry = batch_run(rot, &b[i], prepared);
+                batch_done(&b[i]);
+                if (helping)
+                        (void) pthread_join(helper, NULL);
+                else if (i + 1 < n_batches && !retry)
+                        b[i + 1].prepare_result = batch_prepare(&b[i + 1]);
+                if (i + 1 < n_batches)
+                        prepared = b[i + 1].prepare_result;
+        }
+        for (size_t i = 0; i < n_batches; i++)
+                batch_done(&b[i]);
         return retry;
 }
 
@@ -324,14 +383,8 @@ static uint64_t rotator_round(Rotator *rot) {
                 log_oom();
                 return now + ROTATOR_RETRY_MIN_USEC;
         }
-        for (size_t i = 0; i < n; i += ROTATOR_BATCH_MAX) {
-                size_t k = MIN(n - i, (size_t) ROTATOR_BATCH_MAX);
-
-                if (retry)
-                        batch_fail_all(rot, &(Batch) { .jobs = jobs + i, .n = k }, retry);
-                else
-                        retry = batch_run(rot, jobs + i, k);
-        }
+        if (n > 0)
+                retry = sign_jobs(rot, jobs, n);
         cache_sign_jobs_free(jobs, n);
         if (retry)
                 return MIN(next, retry);

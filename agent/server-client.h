@@ -31,7 +31,7 @@ typedef struct ServerChannel ServerChannel;
 /* Documented outcomes of a call besides 0 (the message is in the SigilErr). */
 enum {
         SERVER_E_UNAVAILABLE = 1,       /* not reachable, timed out, overloaded: retry later */
-        SERVER_E_DENIED,                /* PERMISSION_DENIED/UNAUTHENTICATED: the server refused us */
+        SERVER_E_DENIED,                /* PERMISSION_DENIED, UNAUTHENTICATED: we are refused */
         SERVER_E_FAILED,                /* any other status: the server refused the request */
 };
 

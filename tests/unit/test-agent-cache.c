@@ -585,7 +585,7 @@ static void test_watch_relevance(void **state) {
         ASSERT_COUNTS(3, 1, 4);
         set_bundle(c, mk_bundle(TD, &ca1, NULL, 2));
         ASSERT_COUNTS(4, 2, 5);
-        /* A federated bundle e1 federates with; then one nobody uses; then e1's again, unchanged. */
+        /* A federated bundle e1 federates with; one nobody uses; e1's again, unchanged. */
         set_federated(c, "td2.test", 1);
         ASSERT_COUNTS(5, 2, 6);
         set_federated(c, "td9.test", 1);

@@ -28,7 +28,8 @@ struct Agent {
         ServerClient *sc;
         SyncClient *sync;
         Rotator *rotator;
-        void **service_states;
+        void **service_states;          /* by row of agent_services[] */
+        size_t *services_started;       /* rows, in the order they started */
         size_t n_services_started;
         Backoff renew_backoff;          /* main thread only */
 

@@ -8,7 +8,7 @@
 #include "agent.h"
 
 const AgentService agent_services[] = {
-        { "admin API", agent_debug_service_start, agent_debug_service_stop },
+        { "admin API", true, agent_debug_service_start, agent_debug_service_stop },
 };
 
 const size_t agent_n_services = ELEMENTSOF(agent_services);

@@ -98,6 +98,7 @@ static void on_bundle_changed(void *userdata, const SigilBundle *b) {
 static int agent_debug_info(void *userdata, bool with_entries, AgentInfo *ret) {
         Agent *a = userdata;
         AgentInfo *info = ret;
+        SyncClient *sync;
         int r;
 
         *info = (AgentInfo) {};
@@ -112,9 +113,10 @@ static int agent_debug_info(void *userdata, bool with_entries, AgentInfo *ret) {
                 info->agent_renew_at = a->renew_at_usec / USEC_PER_SEC;
         }
         info->n_attestations = a->n_attestations;
+        sync = a->sync;         /* set once; freed only after the admin API stopped */
         pthread_mutex_unlock(&a->lock);
-        if (a->sync)
-                sync_client_get_status(a->sync, &info->sync);
+        if (sync)
+                sync_client_get_status(sync, &info->sync);
         r = cache_get_info(a->cache, with_entries, &info->cache);
         return r;
 }
@@ -198,30 +200,40 @@ static int start_workers(Agent *a) {
                 .bundle_changed = on_bundle_changed,
                 .userdata = a,
         };
+        SyncClient *sync = NULL;
         int r;
 
         r = rotator_start(&rc, &a->rotator);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the rotator: %m");
-        r = sync_client_start(a->sc, a->cache, a->cfg->sync_retry_max, &cbs, &a->sync);
+        r = sync_client_start(a->sc, a->cache, a->cfg->sync_retry_max, &cbs, &sync);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the sync stream: %m");
+        pthread_mutex_lock(&a->lock);
+        a->sync = sync;
+        pthread_mutex_unlock(&a->lock);
         return 0;
 }
 
-static int start_services(Agent *a) {
-        a->service_states = new0(void *, agent_n_services);
-        if (!a->service_states)
-                return log_oom();
+static int start_services(Agent *a, bool before_identity) {
+        if (!a->service_states) {
+                a->service_states = new0(void *, agent_n_services);
+                a->services_started = new0(size_t, agent_n_services);
+                if (!a->service_states || !a->services_started)
+                        return log_oom();
+        }
         for (size_t i = 0; i < agent_n_services; i++) {
                 SigilErr err = {};
-                int r = agent_services[i].start(a, &a->service_states[i], &err);
+                int r;
 
+                if (agent_services[i].before_identity != before_identity)
+                        continue;
+                r = agent_services[i].start(a, &a->service_states[i], &err);
                 if (r < 0)
                         return log_error_errno(r, "Failed to start the %s: %s",
                                                agent_services[i].name,
                                                err.msg[0] ? err.msg : strerror(-r));
-                a->n_services_started++;
+                a->services_started[a->n_services_started++] = i;
         }
         return 0;
 }
@@ -250,18 +262,24 @@ static int agent_start(Agent *a) {
                 log_error_errno(r, "Failed to set up TLS in '%s': %m", tls_dir);
                 return AGENT_E_FATAL;
         }
+        if (start_services(a, true) < 0)
+                return AGENT_E_FATAL;
         r = agent_identity_establish(a);
         if (r != 0)
                 return r;
-        if (start_workers(a) < 0 || start_services(a) < 0)
+        if (start_workers(a) < 0 || start_services(a, false) < 0)
                 return AGENT_E_FATAL;
         return 0;
 }
 
 static void agent_stop(Agent *a) {
-        for (size_t i = a->n_services_started; i > 0; i--)
-                agent_services[i - 1].stop(a->service_states[i - 1]);
+        for (size_t i = a->n_services_started; i > 0; i--) {
+                size_t k = a->services_started[i - 1];
+
+                agent_services[k].stop(a->service_states[k]);
+        }
         free(a->service_states);
+        free(a->services_started);
         sync_client_stop(a->sync);
         rotator_stop(a->rotator);
         server_client_free(a->sc);

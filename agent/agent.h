@@ -2,6 +2,7 @@
 /* agent.h - `sigil-agent run`: the agent's lifecycle, and what services started with it get */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,13 +20,15 @@ int agent_validate(int argc, char *argv[]);
 
 /*
  * Services run beside the agent core (agent_services[] in agent-services.c):
- * each is started, in table order, once the agent has an identity, and
- * stopped in reverse order at shutdown, before the core. A service that
+ * each is started in table order, those marked before_identity as soon as
+ * the data directory is locked, the others once the agent has an identity;
+ * all stop in reverse order at shutdown, before the core. A service that
  * fails to start stops the agent (exit status 1). The Workload API is one
  * (issue 5); the admin/debug API is another.
  */
 typedef struct AgentService {
         const char *name;
+        bool before_identity;   /* start before attestation (the admin API: see it happen) */
         /* Start; on success *ret_state is handed back to stop(). */
         int (*start)(Agent *a, void **ret_state, SigilErr *reterr);
         void (*stop)(void *state);

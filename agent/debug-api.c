@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "debug-api.h"
@@ -170,12 +172,38 @@ static int prepare_socket_dir(const char *socket_path, SigilErr *reterr) {
         return 0;
 }
 
+/*
+ * Listening replaces whatever socket is at the path: right for one an agent
+ * that died left behind, wrong for one a running agent serves (it would lose
+ * its admin socket, and our exit would remove it). Someone answering, or a
+ * full backlog, means it is in use.
+ */
+static int socket_in_use(const char *path, SigilErr *reterr) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(closep) int fd = -1;
+        struct stat st;
+
+        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof(sa.sun_path))
+                return 0;
+        memcpy(sa.sun_path, path, strlen(path));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return sigil_err_set(reterr, -errno, "cannot make a socket: %s", strerror(errno));
+        if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0 || errno == EAGAIN)
+                return sigil_err_set(reterr, -EADDRINUSE, "'%s' is served by a running "
+                                                          "sigil-agent (another agent with this "
+                                                          "admin socket path?)", path);
+        return 0;
+}
+
 int debug_api_start(const char *socket_path, DebugInfoFn info, void *userdata, DebugApi **ret,
                     SigilErr *reterr) {
         DebugApi *api;
         int r;
 
         r = prepare_socket_dir(socket_path, reterr);
+        if (r >= 0)
+                r = socket_in_use(socket_path, reterr);
         if (r < 0)
                 return r;
         api = new0(DebugApi, 1);

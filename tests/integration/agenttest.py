@@ -66,15 +66,21 @@ class Agent:
         if self.join_token:
             a += ["-joinToken", self.join_token]
         if self.trust_bundle is True:
-            path = os.path.join(self.dir, "bootstrap.pem")
-            with open(path, "w") as f:
-                f.write(self.server.bundle_pem())
-            a += ["-trustBundle", path]
+            a += ["-trustBundle", self.write_bootstrap_bundle()]
         elif self.trust_bundle == "insecure":
             a += ["-insecureBootstrap"]
         if self.config_path:
             a += ["-config", self.config_path]
         return a + self.extra_args
+
+    def write_bootstrap_bundle(self):
+        """The server's bundle as the -trustBundle file (fetched once, so that the agent
+        can later start while the server is down)."""
+        path = os.path.join(self.dir, "bootstrap.pem")
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(self.server.bundle_pem())
+        return path
 
     def spawn(self):
         check(not self.running(), "agent %s is already running" % self.name)

@@ -54,6 +54,22 @@ def test_token_reuse_refused(t):
     check(a.debug()["connected"], "the first agent is unaffected")
 
 
+def test_admin_socket_in_use(t):
+    s = t.server()
+    a = Agent(t, s, join_token=join_token(s)).start()
+    b = Agent(t, s, name="agent2", join_token=join_token(s))
+    b.admin_sock = a.admin_sock
+    b.spawn()
+    eq(b.wait_exit(20), 1, "a second agent on the same admin socket")
+    sigiltest.contains(b.log_since_start(), "is served by a running sigil-agent", "log")
+    check(a.debug() is not None, "the first agent still answers on its admin socket")
+    # Two agents on one data dir: the second is refused by the lock.
+    c = Agent(t, s, name="agent3", data_dir=a.data_dir)
+    c.spawn()
+    eq(c.wait_exit(20), 1, "a second agent on the same data dir")
+    sigiltest.contains(c.log_since_start(), "is in use by another sigil-agent", "log")
+
+
 def test_no_attestor_and_no_bundle(t):
     s = t.server()
     a = Agent(t, s).spawn()
@@ -67,6 +83,26 @@ def test_no_attestor_and_no_bundle(t):
     sigiltest.contains(c.log_since_start(), "insecure_bootstrap: server NOT verified",
                        "insecure bootstrap warning")
     eq(agent_list_ids(s), [c.debug()["agent_id"]], "the insecure agent attested")
+
+
+def test_attestation_waits_for_the_server(t):
+    s = t.server()
+    tok = join_token(s)
+    a = Agent(t, s, join_token=tok)
+    a.write_bootstrap_bundle()
+    s.stop()
+    a.spawn()
+    r = a.wait_debug(lambda d: d is not None, 10, "the admin API before attestation")
+    eq(r["agent_id"], "", "not attested yet")
+    h = a.cli("healthcheck", "-adminSocketPath", a.admin_sock)
+    eq(h.rc, 1, "unhealthy before attestation")
+    sigiltest.contains(h.err, "has not attested yet", "healthcheck says why")
+    time.sleep(1.5)
+    sigiltest.contains(a.log_since_start(), "cannot attest yet", "the agent retries")
+    s.start()
+    a.wait_debug(lambda d: d["agent_id"] == agent_id_of_token(tok) and d["connected"], 40,
+                 "attestation once the server is back")
+    a.cli("healthcheck", "-adminSocketPath", a.admin_sock).ok()
 
 
 def test_x509pop(t):

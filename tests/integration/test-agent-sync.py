@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigiltest  # noqa: E402
 from agenttest import (SLOW, TD, Agent, agent_id_of_token, check, create_entries,  # noqa: E402
-                       create_entry, entry_args, eq, join_token, now_usec)
+                       create_entry, entry_args, eq, join_token, make_ca, now_usec)
 
 PUSH_LIMIT_USEC = 1_000_000
 
@@ -129,6 +129,24 @@ def test_server_down_past_renewal(t):
     d = a.wait_svids([sid], timeout=15)
     check(a.entries(d)[sid]["svid_serial"] != e0["svid_serial"], "a new SVID once back")
     check(a.entries(d)[sid]["svid_not_after"] > time.time(), "and it is valid")
+
+
+def test_federated_bundles(t):
+    s, a, agent_id = start_pair(t)
+    ca = make_ca(t, "partner-ca")
+    s.cli("bundle", "set", "-id", "partner.test", "-path", ca[0]).ok()
+    s.cli("bundle", "set", "-id", "unused.test", "-path", ca[0]).ok()
+    sid = "spiffe://%s/federated" % TD
+    create_entry(s, sid, agent_id, extra=["-federatesWith", "partner.test"])
+    d = a.wait_debug(lambda d: d["federated_trust_domains"] == ["partner.test"], 2,
+                     "the bundle the entry federates with")
+    a.wait_svids([sid])
+    # Replaced, then deleted on the server: pushed both times.
+    other = make_ca(t, "partner-ca-2")
+    s.cli("bundle", "set", "-id", "partner.test", "-path", other[0]).ok()
+    s.cli("bundle", "delete", "-id", "partner.test").ok()
+    a.wait_debug(lambda d: d["federated_trust_domains"] == [], 2, "the deletion pushed")
+    check(a.running(), "agent still running")
 
 
 def test_thousand_entries(t):

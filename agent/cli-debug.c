@@ -103,12 +103,15 @@ static int parse_args(int argc, char *argv[], DebugArgs *a, int *ret_status) {
                         a->shallow = true;
                 else if (c == ARG_SUMMARY && streq(cmd, "debug"))
                         a->summary = true;
-                else {
-                        *ret_status = usage_error(cmd, c == ARG_OUTPUT ? "-output: expected text "
-                                                                         "or json, not" :
-                                                                         "flag provided but not "
-                                                                         "defined:",
-                                                  c == ARG_OUTPUT ? optarg : argv[optind - 1]);
+                else if (c == ARG_OUTPUT) {
+                        *ret_status = usage_error(cmd, "-output: expected text or json, not",
+                                                  optarg);
+                        return -1;
+                } else {
+                        *ret_status = usage_error(cmd, c == '?' && optopt >= ARG_ADMIN_SOCKET ?
+                                                               "flag needs an argument:" :
+                                                               "flag provided but not defined:",
+                                                  argv[optind - 1]);
                         return -1;
                 }
         }

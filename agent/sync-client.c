@@ -216,6 +216,21 @@ static bool bundle_is_new(SyncClient *s, const SigilBundle *b) {
         return old->sequence != b->sequence || !sigil_bundle_equal_authorities(old, b);
 }
 
+static void log_snapshot_done(SyncClient *s) {
+        CacheInfo info = {};
+        unsigned n;
+
+        pthread_mutex_lock(&s->lock);
+        n = s->status.n_streams;
+        pthread_mutex_unlock(&s->lock);
+        if (cache_get_info(s->cache, false, &info) < 0)
+                return;
+        log_info("%s sigil-server: %zu authorised entries", n > 1 ? "synced again with" :
+                                                                     "synced with",
+                 info.n_records);
+        cache_info_done(&info);
+}
+
 static int handle_message(SyncClient *s, const SyncUpdate *m) {
         _cleanup_(cache_update_done) CacheUpdate u = {};
         uint64_t now = sigil_now_usec();
@@ -241,7 +256,7 @@ static int handle_message(SyncClient *s, const SyncUpdate *m) {
                 s->status.snapshot_done_usec = now;
         pthread_mutex_unlock(&s->lock);
         if (m->snapshot_done)
-                log_debug("sync snapshot complete (seq %llu)", (unsigned long long) m->seq);
+                log_snapshot_done(s);
         return r;
 }
 

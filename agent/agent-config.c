@@ -100,6 +100,7 @@ AgentConfig *agent_config_free(AgentConfig *c) {
                 free(c->join_token);
         }
         json_decref(c->workload_api);
+        workload_config_done(&c->workload);
         free(c);
         return NULL;
 }
@@ -353,7 +354,11 @@ static int agent_config_check(AgentConfig *c, SigilErr *reterr) {
         r = check_paths(c, reterr);
         if (r < 0)
                 return r;
-        return check_attestor(c, reterr);
+        r = check_attestor(c, reterr);
+        if (r < 0)
+                return r;
+        workload_config_done(&c->workload);
+        return workload_config_parse(c->workload_api, &c->workload, reterr);
 }
 
 int agent_config_load(int argc, char *argv[], AgentConfig **ret, SigilErr *reterr) {

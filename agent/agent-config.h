@@ -9,6 +9,7 @@
 #include "sigil/error.h"
 #include "sigil/keys.h"
 #include "sigil/log.h"
+#include "workload-config.h"
 
 #define AGENT_DEFAULT_DATA_DIR "/var/lib/sigil/agent"
 #define AGENT_DEFAULT_SOCKET "/tmp/sigil-agent/public/api.sock"
@@ -40,8 +41,9 @@ typedef struct AgentConfig {
         char *x509pop_private_key_path;
         char *x509pop_intermediates_path;
 
-        /* "workload_api": kept as given (an object) for the Workload API's own parser. */
+        /* "workload_api": the object as given, and what workload-config.c made of it. */
         json_t *workload_api;
+        WorkloadServiceConfig workload;
 } AgentConfig;
 
 /**

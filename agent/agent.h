@@ -61,3 +61,5 @@ int agent_mint_jwt(void *userdata, const char *entry_id, const char *const *aud,
 /* Service rows of the core itself (agent-services.c lists them). */
 int agent_debug_service_start(Agent *a, void **ret_state, SigilErr *reterr);
 void agent_debug_service_stop(void *state);
+int agent_workload_service_start(Agent *a, void **ret_state, SigilErr *reterr);  /* workload-service.c */
+void agent_workload_service_stop(void *state);

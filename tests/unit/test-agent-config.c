@@ -65,6 +65,13 @@ static void test_flags_alone(void **state) {
         assert_int_equal(c->log_format, SIGIL_LOG_FORMAT_TEXT);
         assert_int_equal(c->svid_key_type, SIGIL_KEY_EC_P256);
         assert_false(agent_config_uses_x509pop(c));
+        /* The Workload API's defaults: /proc, NSS names, cgroup on, opt-ins off. */
+        assert_string_equal(c->workload.attest.proc_root, "/proc");
+        assert_int_equal(c->workload.attest.names, UNIX_NAMES_NSS);
+        assert_true(c->workload.attest.cgroup);
+        assert_false(c->workload.attest.unix_path);
+        assert_false(c->workload.attest.unix_sha256);
+        assert_int_equal(c->workload.n_threads, 0);
 }
 
 static void test_double_dash_and_equals(void **state) {
@@ -95,7 +102,10 @@ static void test_file_then_flags(void **state) {
                    " \"sync_retry_max\": \"30s\", \"log_file\": \"/l\"},"
                    " \"node_attestor\": {\"x509pop\": {\"certificate_path\": \"/c.pem\","
                    " \"private_key_path\": \"/k.pem\", \"intermediates_path\": \"/i.pem\"}},"
-                   " \"workload_api\": {\"anything\": 1}}");
+                   " \"workload_api\": {\"threads\": 2, \"max_conns_per_uid\": 10,"
+                   " \"proc_root\": \"/p\", \"unix\": {\"path\": true, \"sha256\": true,"
+                   " \"groups_max\": 7, \"names\": \"files\", \"names_root\": \"/r\"},"
+                   " \"cgroup\": {\"enabled\": false}}}");
         /* The flag wins over the file, whatever their order on the command line. */
         assert_int_equal(LOAD(&c, &err, "-serverPort", "7001", "-config", f->path), 0);
         assert_int_equal(c->server_port, 7001);
@@ -111,7 +121,17 @@ static void test_file_then_flags(void **state) {
         assert_string_equal(c->x509pop_private_key_path, "/k.pem");
         assert_string_equal(c->x509pop_intermediates_path, "/i.pem");
         assert_non_null(c->workload_api);
-        assert_true(json_is_object(c->workload_api));
+        assert_int_equal(c->workload.n_threads, 2);
+        assert_int_equal(c->workload.max_conns_per_uid, 10);
+        assert_string_equal(c->workload.attest.proc_root, "/p");
+        assert_true(c->workload.attest.unix_path);
+        assert_true(c->workload.attest.unix_sha256);
+        assert_false(c->workload.attest.unix_path_any_mntns);
+        assert_int_equal(c->workload.attest.groups_max, 7);
+        assert_int_equal(c->workload.attest.names, UNIX_NAMES_FILES);
+        assert_string_equal(c->workload.attest.names_root, "/r");
+        assert_false(c->workload.attest.cgroup);
+        assert_false(c->workload.attest.skip_pid_check);
         assert_non_null(c->config_path);
 }
 
@@ -137,6 +157,18 @@ static void test_errors(void **state) {
                 { "[]", {}, "top level" },
                 { "{\"node_attestor\": {\"tpm\": {}}}", {}, "node_attestor.tpm: unknown key" },
                 { "{\"workload_api\": 3}", {}, "workload_api" },
+                { "{\"workload_api\": {\"colour\": 1}}", { "-trustDomain", "example.org",
+                  "-serverAddress", "a" }, "workload_api.colour: unknown key" },
+                { "{\"workload_api\": {\"unix\": {\"sha256\": 1}}}", { "-trustDomain",
+                  "example.org", "-serverAddress", "a" }, "workload_api.unix.sha256" },
+                { "{\"workload_api\": {\"threads\": 1000}}", { "-trustDomain", "example.org",
+                  "-serverAddress", "a" }, "workload_api.threads: out of range" },
+                { "{\"workload_api\": {\"unix\": {\"names\": \"ldap\"}}}", { "-trustDomain",
+                  "example.org", "-serverAddress", "a" }, "workload_api.unix.names: expected" },
+                { "{\"workload_api\": {\"unix\": {\"names\": \"files\"}}}", { "-trustDomain",
+                  "example.org", "-serverAddress", "a" }, "names_root: required" },
+                { "{\"workload_api\": {\"proc_root\": \"proc\"}}", { "-trustDomain",
+                  "example.org", "-serverAddress", "a" }, "not an absolute path" },
                 { NULL, { "-serverAddress", "a" }, "trust domain is required" },
                 { NULL, { "-trustDomain", "example.org" }, "server address is required" },
                 { NULL, { "-trustDomain", "example.org", "-serverAddress", "a", "-serverPort",

@@ -4,7 +4,10 @@
  * agent's admin socket (Debug/GetInfo, proto/sigil/agent_admin.proto).
  * debug prints everything the agent holds (text for people, -output json
  * for scripts and tests); healthcheck says whether the agent is up and
- * holds a valid identity, and exits 0 or 1 accordingly.
+ * holds a valid identity, and exits 0 or 1 accordingly. Like spire-agent's,
+ * `healthcheck -socketPath P` checks the Workload API socket instead: it
+ * answers a FetchX509Bundles call (with bundles, or with PermissionDenied
+ * when this caller has no identity, which still proves the agent serves).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +23,7 @@
 #include "rpc-client.h"
 #include "sigil/agent_admin.pb-c.h"
 #include "sigil/clock.h"
+#include "workload.pb-c.h"
 
 #define DEBUG_TIMEOUT_USEC (10 * USEC_PER_SEC)
 
@@ -28,6 +32,7 @@ typedef Sigil__Agent__Admin__V1__CachedEntry CachedEntry;
 
 typedef struct DebugArgs {
         const char *socket_path;
+        const char *workload_socket_path;       /* healthcheck -socketPath */
         bool json;
         bool shallow;
         bool summary;
@@ -38,6 +43,7 @@ enum {
         ARG_OUTPUT,
         ARG_SHALLOW,
         ARG_SUMMARY,
+        ARG_SOCKET,
 };
 
 static void usage(FILE *f, const char *cmd) {
@@ -46,12 +52,14 @@ static void usage(FILE *f, const char *cmd) {
                    "  -adminSocketPath PATH  the agent's admin socket (default "
                    AGENT_DEFAULT_ADMIN_SOCKET ")\n"
                    "  -output text|json      output format (default text)\n"
-                   "%s"
+                   "%s%s"
                    "  -h, -help              show this help\n",
                 cmd,
                 streq(cmd, "healthcheck") ? "  -shallow               only check that the "
                                             "agent answers\n" :
-                                            "  -summary               leave out the entries\n");
+                                            "  -summary               leave out the entries\n",
+                streq(cmd, "healthcheck") ? "  -socketPath PATH       check the Workload API on "
+                                            "this socket instead\n" : "");
 }
 
 static int fail(const char *fmt, ...) _printf_(1, 2);
@@ -79,6 +87,7 @@ static int parse_args(int argc, char *argv[], DebugArgs *a, int *ret_status) {
                 { "output", required_argument, NULL, ARG_OUTPUT },
                 { "shallow", no_argument, NULL, ARG_SHALLOW },
                 { "summary", no_argument, NULL, ARG_SUMMARY },
+                { "socketPath", required_argument, NULL, ARG_SOCKET },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -101,6 +110,8 @@ static int parse_args(int argc, char *argv[], DebugArgs *a, int *ret_status) {
                         a->json = streq(optarg, "json");
                 else if (c == ARG_SHALLOW && streq(cmd, "healthcheck"))
                         a->shallow = true;
+                else if (c == ARG_SOCKET && streq(cmd, "healthcheck"))
+                        a->workload_socket_path = optarg;
                 else if (c == ARG_SUMMARY && streq(cmd, "debug"))
                         a->summary = true;
                 else if (c == ARG_OUTPUT) {
@@ -278,24 +289,51 @@ static const char *unhealthy_reason(const InfoResponse *r, bool shallow) {
         return NULL;
 }
 
-int cli_healthcheck(int argc, char *argv[]) {
-        _cleanup_(protobuf_c_message_freep) ProtobufCMessage *msg = NULL;
-        InfoResponse *info = NULL;
-        const char *why;
-        DebugArgs a;
-        int status, r;
+/*
+ * Whether the Workload API at @path serves: NULL when a FetchX509Bundles
+ * stream answers with a message or PermissionDenied, else the reason
+ * (in @buf).
+ */
+static const char *workload_api_unhealthy(const char *path, char *buf, size_t n_buf) {
+        X509BundlesRequest req = X509_BUNDLES_REQUEST__INIT;
+        static const RpcMetadata md[] = { { "workload.spiffe.io", "true" } };
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        _cleanup_(rpc_client_stream_freep) RpcStream *st = NULL;
+        ProtobufCMessage *msg = NULL;
+        char target[4200];
+        RpcStatus status = {};
+        int r;
 
-        if (parse_args(argc, argv, &a, &status) < 0)
-                return status;
-        r = get_info(&a, true, &info);
-        if (r != 0)
-                return r;
-        msg = &info->base;
-        why = unhealthy_reason(info, a.shallow);
-        if (a.json) {
+        gpr_set_log_function(grpc_log_drop);
+        (void) snprintf(target, sizeof(target), "unix://%s", path);
+        r = rpc_client_new(target, NULL, &c);
+        if (r == 0)
+                r = rpc_client_stream_open(c, "/SpiffeWorkloadAPI/FetchX509Bundles", &req.base,
+                                           &x509_bundles_response__descriptor, md,
+                                           ELEMENTSOF(md), DEBUG_TIMEOUT_USEC, &st);
+        if (r == 0)
+                r = rpc_client_stream_next(st, DEBUG_TIMEOUT_USEC, &msg, &status);
+        if (r == 1) {
+                protobuf_c_message_free_unpacked(msg, NULL);
+                return NULL;
+        }
+        if (r == 0 && status.code == GRPC_STATUS_PERMISSION_DENIED)
+                return NULL;
+        if (r < 0)
+                (void) snprintf(buf, n_buf, "the Workload API at '%s' does not answer: %s", path,
+                                strerror(-r));
+        else
+                (void) snprintf(buf, n_buf, "the Workload API at '%s' answers %s: %s", path,
+                                rpc_status_to_string(status.code), status.message);
+        return buf;
+}
+
+static int report_health(const DebugArgs *a, const char *why, const char *agent_id,
+                         bool connected) {
+        if (a->json) {
                 _cleanup_(json_decrefp) json_t *j = json_pack(
-                        "{s:b, s:s, s:b, s:s?}", "healthy", !why, "agent_id", info->agent_id,
-                        "connected", info->connected, "reason", why);
+                        "{s:b, s:s?, s:b, s:s?}", "healthy", !why, "agent_id", agent_id,
+                        "connected", connected, "reason", why);
 
                 if (!j || json_dumpf(j, stdout, JSON_COMPACT) < 0)
                         return fail("out of memory");
@@ -308,4 +346,27 @@ int cli_healthcheck(int argc, char *argv[]) {
         }
         printf("Agent is healthy.\n");
         return 0;
+}
+
+int cli_healthcheck(int argc, char *argv[]) {
+        _cleanup_(protobuf_c_message_freep) ProtobufCMessage *msg = NULL;
+        InfoResponse *info = NULL;
+        const char *why;
+        DebugArgs a;
+        int status, r;
+
+        if (parse_args(argc, argv, &a, &status) < 0)
+                return status;
+        if (a.workload_socket_path) {
+                char buf[4400];
+
+                why = workload_api_unhealthy(a.workload_socket_path, buf, sizeof(buf));
+                return report_health(&a, why, NULL, !why);
+        }
+        r = get_info(&a, true, &info);
+        if (r != 0)
+                return r;
+        msg = &info->base;
+        why = unhealthy_reason(info, a.shallow);
+        return report_health(&a, why, info->agent_id, info->connected);
 }

@@ -97,12 +97,21 @@ def test_attestation_waits_for_the_server(t):
     h = a.cli("healthcheck", "-adminSocketPath", a.admin_sock)
     eq(h.rc, 1, "unhealthy before attestation")
     sigiltest.contains(h.err, "has not attested yet", "healthcheck says why")
+    h = a.cli("healthcheck", "-socketPath", a.api_sock)
+    eq(h.rc, 1, "no Workload API before attestation")
+    sigiltest.contains(h.err, "Workload API at '%s'" % a.api_sock, "healthcheck names the socket")
     time.sleep(1.5)
     sigiltest.contains(a.log_since_start(), "cannot attest yet", "the agent retries")
     s.start()
     a.wait_debug(lambda d: d["agent_id"] == agent_id_of_token(tok) and d["connected"], 40,
                  "attestation once the server is back")
     a.cli("healthcheck", "-adminSocketPath", a.admin_sock).ok()
+    # Serving (it starts right after attestation), though this caller has no entry:
+    # PermissionDenied still proves it answers.
+    deadline = time.time() + 10 * sigiltest.SLOW
+    while a.cli("healthcheck", "-socketPath", a.api_sock).rc != 0 and time.time() < deadline:
+        time.sleep(0.1)
+    a.cli("healthcheck", "-socketPath", a.api_sock).ok()
 
 
 def test_x509pop(t):

@@ -92,7 +92,8 @@ static int get_uint_member(json_t *root, const char *name, int64_t *ret, SigilEr
 }
 
 static int parse_metadata(json_t *root, SigilBundle *b, SigilErr *reterr) {
-        int64_t seq, hint;
+        /* Set on success; gcc -O3 cannot see that sigil_err_set() returns a negative code. */
+        int64_t seq = 0, hint = 0;
         int r;
 
         r = get_uint_member(root, "spiffe_sequence", &seq, reterr);

@@ -187,16 +187,19 @@ static char *sign(SigilJwtSigner *s, const char *const *aud, size_t n_aud, uint6
 
 /* The decoded JSON of part @idx (0 header, 1 payload) of @token. */
 static json_t *token_part(const char *token, int idx) {
-        const char *p = token, *end;
         _cleanup_(freep) uint8_t *raw = NULL;
-        size_t n;
+        size_t off = 0, len, n;
         json_t *j;
 
-        for (int i = 0; i < idx; i++)
-                p = strchr(p, '.') + 1;
-        end = strchr(p, '.');
-        assert_non_null(end);
-        assert_int_equal(base64url_decode(p, (size_t) (end - p), &raw, &n), 0);
+        /* Offsets, not pointers: gcc 12 -O3 takes a pointer into @token for a dangling one. */
+        for (int i = 0;; i++) {
+                len = strcspn(token + off, ".");
+                assert_int_equal(token[off + len], '.');
+                if (i == idx)
+                        break;
+                off += len + 1;
+        }
+        assert_int_equal(base64url_decode(token + off, len, &raw, &n), 0);
         j = json_loadb((const char *) raw, n, JSON_REJECT_DUPLICATES, NULL);
         assert_non_null(j);
         return j;

@@ -447,9 +447,17 @@ class TestContext:
         return os.path.join(self.dir, *parts)
 
     def write(self, name, content, mode=None):
+        """Write str as text, bytes as they are, anything else (a dict...) as JSON."""
         p = self.path(name)
-        with open(p, "w" if isinstance(content, str) else "wb") as f:
-            f.write(content if isinstance(content, (str, bytes)) else json.dumps(content))
+        if isinstance(content, bytes):
+            with open(p, "wb") as f:
+                f.write(content)
+        else:
+            with open(p, "w") as f:
+                if isinstance(content, str):
+                    f.write(content)
+                else:
+                    json.dump(content, f)
         if mode is not None:
             os.chmod(p, mode)
         return p

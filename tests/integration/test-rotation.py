@@ -33,12 +33,15 @@ class Watcher:
         self.last = None        # (sequence, x509 authorities, JWT kids)
         self.changes = 0
         self.jwt_seen = set()
+        self.saved = []         # (path, bundle): each bundle seen, kept in the temp dir
 
     def read(self):
         b = self.s.bundle_spiffe()
         x509 = frozenset(k["x5c"][0] for k in b["keys"] if k["use"] == "x509-svid")
         jwt = frozenset(k["kid"] for k in b["keys"] if k["use"] == "jwt-svid")
         cur = (b["spiffe_sequence"], x509, jwt)
+        if self.last is None or self.last[0] != cur[0]:
+            self.saved.append((self.t.write("bundle-%d.json" % cur[0], b), b))
         if self.last is not None:
             seq0, x0, j0 = self.last
             if (x0, j0) != (x509, jwt):
@@ -140,6 +143,9 @@ def test_rotation(t):
     audit = s.log()
     for action in ("ca.prepare", "ca.activate", "ca.drop"):
         check("action=%s" % action in audit, "%s audited" % action)
+    for path, b in w.saved:
+        with open(path) as f:
+            eq(json.load(f), b, "the bundle kept in %s" % path)
 
 
 def test_schedule_follows_ca_ttl(t):

@@ -32,8 +32,9 @@ typedef struct CaSlot {
         char id[40];                    /* X.509: slot ID; JWT: the kid */
         EVP_PKEY *key;
         X509 *cert;                     /* X.509 slots: our CA certificate */
-        uint64_t not_before;
+        uint64_t not_before;            /* X.509: backdated by CA_BACKDATE_SEC */
         uint64_t not_after;
+        uint64_t created_at;            /* when the slot was made: its schedule counts from here */
         SigilX509Issuer *issuer;        /* X.509, made when first needed */
         SigilJwtSigner *signer;         /* JWT, made when first needed */
 } CaSlot;
@@ -48,6 +49,7 @@ struct Ca {
 };
 
 const char *ca_slot_status_to_string(CaSlotStatus s);
+uint64_t ca_slot_lifetime_point(const CaSlot *slot, unsigned num, unsigned den);
 CaSlotStatus ca_slot_status_from_string(const char *s);
 void ca_slot_clear(CaSlot *slot);
 

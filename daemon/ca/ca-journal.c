@@ -6,6 +6,9 @@
  * both atomically, so a crash leaves either the old state or the new one.
  * On load every slot is checked: trust domain, key matching certificate,
  * not expired; anything that fails is dropped with a warning, never trusted.
+ * A slot's created_at (its rotation schedule counts from there) came later
+ * than version 1: a record without it was made CA_BACKDATE_SEC after its
+ * notBefore (X.509) or at it (JWT).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,9 +36,11 @@ static json_t *slot_to_json(const CaSlot *s) {
         _cleanup_(freep) char *pem = NULL;
         json_t *o;
 
-        o = json_pack("{s:s, s:s, s:s, s:I, s:I}", "kind", s->kind == CA_SLOT_X509 ? "x509" : "jwt",
-                      "id", s->id, "status", ca_slot_status_to_string(s->status), "not_before",
-                      (json_int_t) s->not_before, "not_after", (json_int_t) s->not_after);
+        o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "kind",
+                      s->kind == CA_SLOT_X509 ? "x509" : "jwt", "id", s->id, "status",
+                      ca_slot_status_to_string(s->status), "not_before", (json_int_t) s->not_before,
+                      "not_after", (json_int_t) s->not_after, "created_at",
+                      (json_int_t) s->created_at);
         if (!o)
                 return NULL;
         if (s->cert) {
@@ -119,10 +124,24 @@ int ca_journal_save(Ca *ca, SigilErr *reterr) {
         return 0;
 }
 
+/* @created: the record's created_at, or -1 when it has none (a journal of an older sigil). */
+static int slot_set_created_at(CaSlot *s, json_int_t created) {
+        if (created < 0) {
+                uint64_t backdate = s->kind == CA_SLOT_X509 ? CA_BACKDATE_SEC : 0;
+
+                s->created_at = MIN(s->not_before + backdate, s->not_after - 1);
+                return 0;
+        }
+        if ((uint64_t) created < s->not_before || (uint64_t) created >= s->not_after)
+                return -EINVAL;
+        s->created_at = (uint64_t) created;
+        return 0;
+}
+
 /* Load one slot from its journal record; a slot that fails a check is skipped. */
 static int slot_from_json(Ca *ca, json_t *o, uint64_t now, CaSlot *ret) {
         const char *kind = NULL, *id = NULL, *status = NULL, *cert_pem = NULL;
-        json_int_t nb = 0, na = 0;
+        json_int_t nb = 0, na = 0, created = -1;
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         SigilSpiffeId cert_id;
@@ -131,10 +150,11 @@ static int slot_from_json(Ca *ca, json_t *o, uint64_t now, CaSlot *ret) {
         SigilErr err = {};
         int r;
 
-        if (json_unpack(o, "{s:s, s:s, s:s, s:I, s:I, s?s}", "kind", &kind, "id", &id, "status",
-                        &status, "not_before", &nb, "not_after", &na, "certificate",
-                        &cert_pem) < 0 ||
-            strlen(id) >= sizeof(s.id) || nb < 0 || na <= nb)
+        if (json_unpack(o, "{s:s, s:s, s:s, s:I, s:I, s?I, s?s}", "kind", &kind, "id", &id,
+                        "status", &status, "not_before", &nb, "not_after", &na, "created_at",
+                        &created, "certificate", &cert_pem) < 0 ||
+            strlen(id) >= sizeof(s.id) || nb < 0 || na <= nb ||
+            (json_object_get(o, "created_at") && created < 0))
                 return log_warning_errno(-EINVAL, "CA journal: malformed slot record, skipped");
         s.kind = streq(kind, "x509") ? CA_SLOT_X509 : CA_SLOT_JWT;
         if (!streq(kind, "x509") && !streq(kind, "jwt"))
@@ -145,6 +165,10 @@ static int slot_from_json(Ca *ca, json_t *o, uint64_t now, CaSlot *ret) {
         memcpy(s.id, id, strlen(id) + 1);
         s.not_before = (uint64_t) nb;
         s.not_after = (uint64_t) na;
+        r = slot_set_created_at(&s, created);
+        if (r < 0)
+                return log_warning_errno(r, "CA journal: slot '%s' made outside its validity, "
+                                            "skipped", id);
         if (s.not_after <= now)
                 return log_info_errno(-ESTALE, "CA slot '%s' expired while down, dropped", id);
 
@@ -191,8 +215,8 @@ static void normalize_statuses(Ca *ca) {
                         if (i == k || a->kind != b->kind || a->status != b->status ||
                             a->status == CA_SLOT_OLD)
                                 continue;
-                        if (a->not_before < b->not_before ||
-                            (a->not_before == b->not_before && i < k))
+                        if (a->created_at < b->created_at ||
+                            (a->created_at == b->created_at && i < k))
                                 a->status = CA_SLOT_OLD;
                 }
 }

@@ -173,6 +173,7 @@ int ca_slot_make(Ca *ca, CaSlotKind kind, uint64_t now, CaSlot *ret, SigilErr *r
                 slot.not_before = now;
                 slot.not_after = now + ca->cfg.ca_ttl_sec;
         }
+        slot.created_at = now;
         slot.key = TAKE_PTR(key);
         *ret = slot;
         return 0;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The CA manager's life cycle: loading or creating slots, the rotation
- * schedule (prepare at 1/2, activate at 5/6, drop at notAfter), and the
- * bundle built from every live slot. See ca.h for the model.
+ * schedule (prepare at 1/2, activate at 5/6 of the active slot's life from
+ * when it was made, drop at notAfter), and the bundle built from every live
+ * slot. See ca.h for the model.
  *
  * Invariants (under ca->lock): at most one active and one prepared slot of
  * each kind; every slot in the array is unexpired after ca_tick(); the
@@ -31,6 +32,23 @@ CaSlotStatus ca_slot_status_from_string(const char *s) {
                 if (streq(s, slot_status_names[i]))
                         return (CaSlotStatus) i;
         return _CA_SLOT_STATUS_INVALID;
+}
+
+/**
+ * ca_slot_lifetime_point() - the time at @num/@den of a slot's life
+ * @slot:       the slot
+ * @num:        numerator
+ * @den:        denominator, not 0
+ *
+ * The life counts from when the slot was made, not from its notBefore: that
+ * is backdated for clock skew and would bring every rotation early.
+ *
+ * Return: unix seconds.
+ */
+uint64_t ca_slot_lifetime_point(const CaSlot *slot, unsigned num, unsigned den) {
+        uint64_t life = slot->not_after - slot->created_at;
+
+        return slot->created_at + life / den * num;
 }
 
 void ca_slot_clear(CaSlot *slot) {
@@ -102,7 +120,6 @@ static int tick_kind(Ca *ca, CaSlotKind kind, uint64_t now, bool *bundle_changed
                      bool *state_changed, SigilErr *reterr) {
         CaSlot *active = find_slot(ca, kind, CA_SLOT_ACTIVE);
         CaSlot *prepared = find_slot(ca, kind, CA_SLOT_PREPARED);
-        uint64_t life;
         int r;
 
         if (!active) {
@@ -119,15 +136,14 @@ static int tick_kind(Ca *ca, CaSlotKind kind, uint64_t now, bool *bundle_changed
                 *state_changed = true;
                 return 0;
         }
-        life = active->not_after - active->not_before;
-        if (!prepared && now >= active->not_before + life / 2) {
+        if (!prepared && now >= ca_slot_lifetime_point(active, 1, 2)) {
                 r = add_slot(ca, kind, CA_SLOT_PREPARED, now, reterr);
                 if (r < 0)
                         return r;
                 *bundle_changed = *state_changed = true;
                 return 0;
         }
-        if (prepared && now >= active->not_before + life / 6 * 5) {
+        if (prepared && now >= ca_slot_lifetime_point(active, 5, 6)) {
                 active->status = CA_SLOT_OLD;
                 prepared->status = CA_SLOT_ACTIVE;
                 audit_slot(prepared, "ca.activate");
@@ -170,15 +186,14 @@ uint64_t ca_next_event(Ca *ca, uint64_t now) {
         pthread_mutex_lock(&ca->lock);
         for (size_t i = 0; i < ca->n_slots; i++) {
                 const CaSlot *s = &ca->slots[i];
-                uint64_t life = s->not_after - s->not_before;
 
                 next = MIN(next, s->not_after);
                 if (s->status != CA_SLOT_ACTIVE)
                         continue;
                 if (find_slot(ca, s->kind, CA_SLOT_PREPARED))
-                        next = MIN(next, s->not_before + life / 6 * 5);
+                        next = MIN(next, ca_slot_lifetime_point(s, 5, 6));
                 else
-                        next = MIN(next, s->not_before + life / 2);
+                        next = MIN(next, ca_slot_lifetime_point(s, 1, 2));
         }
         pthread_mutex_unlock(&ca->lock);
         if (next == UINT64_MAX || next <= now)

@@ -15,7 +15,8 @@
  *
  *   prepared  made at 1/2 of the active slot's lifetime and published in the
  *             bundle at once, so relying parties trust it before it signs;
- *   active    the one that signs; replaced at 5/6 of its lifetime;
+ *   active    the one that signs; replaced at 5/6 of its lifetime (both
+ *             counted from when the slot was made, not its backdated notBefore);
  *   old       kept in the bundle until its notAfter, after which no SVID it
  *             signed can still be valid, then dropped.
  *

@@ -7,7 +7,7 @@ With ca_ttl 30s the next CA is prepared (and published) at half its life, takes 
 authority A; then A and B, while SVIDs still chain to A; then SVIDs chain to B while A
 is still published; then A is gone. spiffe_sequence increases at every change of the
 authorities and at no other time. JWT keys rotate the same way: a token's kid is in
-the bundle before the first token signed with it. About 35 s.
+the bundle before the first token signed with it. About 50 s in all.
 """
 
 import base64
@@ -139,7 +139,9 @@ def test_rotation(t):
     kid = jwt_kid(t)
     check(kid != first_kid, "the JWT key rotated too")
     check(kid in jwt, "the signing JWT key is published")
-    check(w.changes >= 3, "at least three bundle changes seen (%d)" % w.changes)
+    # B prepared, then A dropped. The next CA after B may come in that same change: B is
+    # at half its life when A ends.
+    check(w.changes >= 2, "at least two bundle changes seen (%d)" % w.changes)
     audit = s.log()
     for action in ("ca.prepare", "ca.activate", "ca.drop"):
         check("action=%s" % action in audit, "%s audited" % action)
@@ -149,13 +151,9 @@ def test_rotation(t):
 
 
 def test_schedule_follows_ca_ttl(t):
-    """docs/config.md: the next CA is prepared at half of ca_ttl. Known bug: the CA
-    counts from its certificate's notBefore, backdated 10 s, so with ca_ttl 30s the
-    next X.509 CA comes at 10 s instead of 15 s (and takes over at 20 s, not 25 s).
-    Run with SIGIL_TEST_KNOWN_BUGS=1."""
-    if not os.environ.get("SIGIL_TEST_KNOWN_BUGS"):
-        sigiltest.skip("known bug in daemon/ca (schedule counts the 10 s backdate); "
-                       "SIGIL_TEST_KNOWN_BUGS=1 runs it")
+    """docs/config.md: the next CA is prepared at half of ca_ttl, counted from when the
+    CA was made, not from its certificate's notBefore (backdated 10 s for clock skew,
+    which brought the next X.509 CA at 10 s instead of 15 s with ca_ttl 30s)."""
     spawned = time.monotonic()
     s = t.server(config={"server": {"ca_ttl": "%ds" % CA_TTL}})
     w = Watcher(t, s)

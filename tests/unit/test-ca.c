@@ -119,6 +119,76 @@ static void test_rotation_schedule(void **state) {
         assert_true(ca_next_event(ca, t0 + TTL + 1) > 0);
 }
 
+/* Counts of prepared and old X.509 slots after a tick at @t, and what ca_tick() returned. */
+static int tick_status(Ca *ca, uint64_t t, CaStatus *ret) {
+        SigilErr err = {};
+        int r = ca_tick(ca, t, &err);
+
+        assert_true(r >= 0);
+        ca_get_status(ca, ret);
+        return r;
+}
+
+/*
+ * With ca_ttl 30 s the next CA comes at 15 s and takes over at 25 s, counted
+ * from when the active CA was made, not from its notBefore (backdated 10 s
+ * for clock skew, which brought both 5 s early), and restarts in between keep
+ * that schedule. A journal without created_at (an older sigil) counts from
+ * notBefore + the backdate, which is when that CA was made.
+ */
+static void check_schedule(Fixture *f, uint64_t t0, bool restart, bool strip_created_at) {
+        const uint64_t ttl = 30;
+        Ca *ca = NULL;
+        CaStatus st;
+        SigilErr err = {};
+
+        f->cfg.ca_ttl_sec = ttl;
+        assert_int_equal(ca_new(&f->cfg, t0, &ca, &err), 0);
+        assert_int_equal(ca_next_event(ca, t0), ttl / 2);
+        if (strip_created_at) {
+                ca_free(TAKE_PTR(ca));
+                assert_int_equal(run_cmd("sed -i '/\"created_at\"/d' '%s/journal.json' && "
+                                         "! grep -q created_at '%s/journal.json'",
+                                         f->keys, f->keys),
+                                 0);
+        }
+        if (restart) {
+                ca_free(TAKE_PTR(ca));
+                assert_int_equal(ca_new(&f->cfg, t0 + 5, &ca, &err), 0);
+        }
+        assert_int_equal(tick_status(ca, t0 + ttl / 2 - 1, &st), 0);
+        assert_int_equal(st.x509_prepared + st.jwt_prepared, 0);
+        assert_int_equal(tick_status(ca, t0 + ttl / 2, &st), 1);
+        assert_int_equal(st.x509_prepared, 1);
+        assert_int_equal(st.jwt_prepared, 1);
+        assert_int_equal(ca_next_event(ca, t0 + ttl / 2), ttl * 5 / 6 - ttl / 2);
+        if (restart) {
+                ca_free(TAKE_PTR(ca));
+                assert_int_equal(ca_new(&f->cfg, t0 + ttl / 2 + 1, &ca, &err), 0);
+        }
+        assert_int_equal(tick_status(ca, t0 + ttl * 5 / 6 - 1, &st), 0);
+        assert_int_equal(st.x509_old + st.jwt_old, 0);
+        assert_int_equal(tick_status(ca, t0 + ttl * 5 / 6, &st), 0);
+        assert_int_equal(st.x509_old, 1);
+        assert_int_equal(st.jwt_old, 1);
+        assert_int_equal(st.x509_active, 1);
+        ca_free(ca);
+}
+
+static void test_schedule_follows_ca_ttl(void **state) {
+        Fixture *f = *state;
+        uint64_t t0 = sigil_now_sec();
+        char keys[sizeof(f->keys)];
+
+        memcpy(keys, f->keys, sizeof(keys));
+        f->cfg.keys_dir = NULL;
+        check_schedule(f, t0, false, false);
+        f->cfg.keys_dir = keys;
+        check_schedule(f, t0, true, false);
+        rm_rf(keys);
+        check_schedule(f, t0 + 100, true, true);
+}
+
 static void test_restart_keeps_bundle(void **state) {
         Fixture *f = *state;
         _cleanup_(sigil_bundle_freep) SigilBundle *b1 = NULL, *b2 = NULL;
@@ -339,6 +409,7 @@ static void test_upstream(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_rotation_schedule, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_schedule_follows_ca_ttl, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart_keeps_bundle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart_after_expiry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory_key_manager, setup, teardown),

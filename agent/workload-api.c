@@ -64,8 +64,7 @@ bool wl_call_prologue(WorkloadApi *api, RpcCall *call, SigilSelectorSet *ret_sel
         int r;
 
         if (!header_ok(call)) {
-                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "security header missing from request");
+                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, NO_HEADER);
                 return false;
         }
         r = rpc_call_peer_cred(call, &cred);
@@ -249,14 +248,21 @@ static void fetch_jwt_bundles(RpcCall *call, const ProtobufCMessage *req, void *
         stream_handler(call, WL_STREAM_JWT_BUNDLES, userdata);
 }
 
+/* The WIT profile is not supported; like every method of the service, the header comes first. */
 static void fetch_wit_svid(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
-        (void) rpc_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-                               "fetching WIT-SVIDs is not implemented");
+        if (!header_ok(call))
+                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, NO_HEADER);
+        else
+                (void) rpc_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
+                                       "fetching WIT-SVIDs is not implemented");
 }
 
 static void fetch_wit_bundles(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
-        (void) rpc_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-                               "fetching WIT bundles is not implemented");
+        if (!header_ok(call))
+                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, NO_HEADER);
+        else
+                (void) rpc_call_finish(call, GRPC_STATUS_UNIMPLEMENTED,
+                                       "fetching WIT bundles is not implemented");
 }
 
 static const RpcMethod workload_methods[] = {

@@ -10,6 +10,7 @@
 #include "workload.pb-c.h"
 
 #define NO_IDENTITY "no identity issued"
+#define NO_HEADER "security header missing from request"
 
 struct WorkloadApi {
         WorkloadApiConfig cfg;

@@ -344,6 +344,13 @@ static void test_wit_unimplemented(void **state) {
         assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &resp, &status), 0);
         assert_int_equal(status.code, GRPC_STATUS_UNIMPLEMENTED);
         rpc_client_stream_free(st);
+        /* Without the header, the header is what is wrong (WEP-05 covers every method). */
+        assert_int_equal(rpc_client_stream_open(c, "/SpiffeWorkloadAPI/FetchWITSVID", &req.base,
+                                                &witsvidresponse__descriptor, NULL, 0, 0, &st), 0);
+        assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &resp, &status), 0);
+        assert_int_equal(status.code, GRPC_STATUS_INVALID_ARGUMENT);
+        assert_string_equal(status.message, "security header missing from request");
+        rpc_client_stream_free(st);
 }
 
 static void test_no_identity(void **state) {

@@ -34,6 +34,7 @@
 
 typedef struct ApiArgs {
         char socket[4096];
+        bool socket_set;        /* -socketPath given: $SPIFFE_ENDPOINT_SOCKET is not read */
         const char *write_dir;
         const char *audience[AUDIENCES_MAX];
         size_t n_audience;
@@ -115,6 +116,21 @@ enum {
 static void grpc_log_drop(gpr_log_func_args *args) {
 }
 
+/* Without -socketPath: $SPIFFE_ENDPOINT_SOCKET, else the default (WEP-07). */
+static int socket_default(ApiArgs *a) {
+        const char *env = secure_getenv("SPIFFE_ENDPOINT_SOCKET");
+
+        if (a->socket_set)
+                return 0;
+        if (isempty(env)) {
+                (void) snprintf(a->socket, sizeof(a->socket), "%s", CLI_API_DEFAULT_SOCKET);
+                return 0;
+        }
+        if (cli_api_socket_from_env(env, a->socket, sizeof(a->socket)) < 0)
+                return usage_error("SPIFFE_ENDPOINT_SOCKET '%s' is not a unix:///path URI", env);
+        return 0;
+}
+
 static int parse_args(int argc, char *argv[], ApiArgs *a) {
         static const struct option options[] = {
                 { "socketPath", required_argument, NULL, ARG_SOCKET },
@@ -127,15 +143,11 @@ static int parse_args(int argc, char *argv[], ApiArgs *a) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *env = secure_getenv("SPIFFE_ENDPOINT_SOCKET");
         char *end;
         long t;
         int c;
 
         *a = (ApiArgs) { .timeout = API_DEFAULT_TIMEOUT_USEC };
-        (void) snprintf(a->socket, sizeof(a->socket), "%s", CLI_API_DEFAULT_SOCKET);
-        if (env && cli_api_socket_from_env(env, a->socket, sizeof(a->socket)) < 0)
-                return usage_error("SPIFFE_ENDPOINT_SOCKET '%s' is not a unix:///path URI", env);
         optind = 0;
         opterr = 0;
         while ((c = getopt_long_only(argc, argv, "h", options, NULL)) >= 0) {
@@ -147,6 +159,7 @@ static int parse_args(int argc, char *argv[], ApiArgs *a) {
                         if (strlen(optarg) >= sizeof(a->socket))
                                 return usage_error("socket path too long: '%s'", optarg);
                         (void) snprintf(a->socket, sizeof(a->socket), "%s", optarg);
+                        a->socket_set = true;
                         break;
                 case ARG_WRITE:
                         a->write_dir = optarg;
@@ -181,7 +194,7 @@ static int parse_args(int argc, char *argv[], ApiArgs *a) {
         }
         if (optind < argc)
                 return usage_error("unexpected argument '%s'", argv[optind]);
-        return 0;
+        return socket_default(a);
 }
 
 static int connect_api(const ApiArgs *a, RpcClient **ret) {
@@ -553,31 +566,62 @@ static int validate_jwt(const ApiArgs *a) {
         return 0;
 }
 
+typedef struct ApiCommand {
+        const char *verb;
+        const char *what;       /* NULL: the verb takes no object */
+        int (*run)(const ApiArgs *a);
+} ApiCommand;
+
+static const ApiCommand api_commands[] = {
+        { "fetch", "x509", fetch_x509 },
+        { "fetch", "jwt", fetch_jwt },
+        { "validate", "jwt", validate_jwt },
+        { "watch", NULL, watch },
+};
+
+/* The command named by @verb and @what, or NULL after a usage error (*ret_rc set). */
+static const ApiCommand *find_command(const char *verb, const char *what, int *ret_rc) {
+        bool known_verb = false;
+
+        for (size_t i = 0; i < ELEMENTSOF(api_commands); i++) {
+                const ApiCommand *cmd = &api_commands[i];
+
+                if (!streq(cmd->verb, verb))
+                        continue;
+                known_verb = true;
+                if (!cmd->what || streq_ptr(cmd->what, what))
+                        return cmd;
+        }
+        if (!known_verb)
+                *ret_rc = usage_error("unknown api command '%s'", verb);
+        else if (!what || what[0] == '-')
+                *ret_rc = usage_error("missing what to %s (%s)", verb,
+                                      streq(verb, "fetch") ? "x509 or jwt" : "jwt");
+        else
+                *ret_rc = usage_error("cannot %s '%s' (%s)", verb, what,
+                                      streq(verb, "fetch") ? "x509 or jwt" : "jwt");
+        return NULL;
+}
+
 int cli_api(int argc, char *argv[]) {
         const char *verb = argc > 1 ? argv[1] : NULL, *what = argc > 2 ? argv[2] : NULL;
-        int skip, r;
+        const ApiCommand *cmd;
+        int skip, r = 2;
         ApiArgs a;
 
         if (!verb || streq(verb, "-h") || streq(verb, "-help") || streq(verb, "--help")) {
                 usage(verb ? stdout : stderr);
                 return verb ? 0 : 2;
         }
-        skip = streq(verb, "watch") ? 1 : 2;
-        if (skip == 2 && !what)
-                return usage_error("missing what to %s (x509 or jwt)", verb);
+        cmd = find_command(verb, what, &r);
+        if (!cmd)
+                return r;
+        skip = cmd->what ? 2 : 1;
         r = parse_args(argc - skip, argv + skip, &a);
         if (r != 0)
                 return r == 1 ? 0 : r;
         /* gRPC's own lines would only repeat, worse, the one error line printed here. */
         if (!secure_getenv("GRPC_VERBOSITY"))
                 gpr_set_log_function(grpc_log_drop);
-        if (streq(verb, "fetch") && streq(what, "x509"))
-                return fetch_x509(&a);
-        if (streq(verb, "fetch") && streq(what, "jwt"))
-                return fetch_jwt(&a);
-        if (streq(verb, "validate") && streq(what, "jwt"))
-                return validate_jwt(&a);
-        if (streq(verb, "watch"))
-                return watch(&a);
-        return usage_error("unknown api command '%s'", verb);
+        return cmd->run(&a);
 }

@@ -91,6 +91,7 @@ typedef struct Leaf {
         size_t n_key_bits;
         bool rsa;
         uint8_t serial[X509_SERIAL_BYTES];
+        uint64_t t_not_before, t_not_after;     /* as written */
         char not_before[16], not_after[16];
         size_t n_not_before, n_not_after;
         SigilSpiffeId id;               /* re-parsed: the caller's struct is not trusted */
@@ -370,6 +371,8 @@ static int leaf_set_validity(const SigilX509Issuer *is, const SigilLeafParams *p
         if (format_time(p->not_before, l->not_before, &l->n_not_before) < 0 ||
             format_time(not_after, l->not_after, &l->n_not_after) < 0)
                 return sigil_err_set(reterr, -EINVAL, "cannot represent the validity period");
+        l->t_not_before = p->not_before;
+        l->t_not_after = not_after;
         return 0;
 }
 
@@ -516,9 +519,30 @@ static int leaf_prepare(SigilX509Issuer *is, const uint8_t *spki, size_t n_spki,
         return 0;
 }
 
+_Static_assert(SIGIL_X509_SERIAL_HEX_MAX > 2 * X509_SERIAL_BYTES, "serial hex does not fit");
+
+static void leaf_get_info(const Leaf *l, SigilLeafInfo *ret) {
+        static const char hex[] = "0123456789abcdef";
+
+        ret->not_before = l->t_not_before;
+        ret->not_after = l->t_not_after;
+        for (size_t i = 0; i < X509_SERIAL_BYTES; i++) {
+                ret->serial[2 * i] = hex[l->serial[i] >> 4];
+                ret->serial[2 * i + 1] = hex[l->serial[i] & 0xf];
+        }
+        ret->serial[2 * X509_SERIAL_BYTES] = '\0';
+}
+
 int sigil_x509_issuer_sign_spki(SigilX509Issuer *is, const uint8_t *spki, size_t n_spki,
                                 const SigilLeafParams *params, uint8_t **ret_der, size_t *ret_n,
                                 SigilErr *reterr) {
+        return sigil_x509_issuer_sign_spki_full(is, spki, n_spki, params, ret_der, ret_n, NULL,
+                                                reterr);
+}
+
+int sigil_x509_issuer_sign_spki_full(SigilX509Issuer *is, const uint8_t *spki, size_t n_spki,
+                                     const SigilLeafParams *params, uint8_t **ret_der,
+                                     size_t *ret_n, SigilLeafInfo *ret_info, SigilErr *reterr) {
         _cleanup_(freep) uint8_t *buf = NULL;
         uint8_t sig[ISSUER_SIG_MAX], *tbs, *p;
         size_t n_tbs, n_sig, n_content, start;
@@ -555,6 +579,8 @@ int sigil_x509_issuer_sign_spki(SigilX509Issuer *is, const uint8_t *spki, size_t
         (void) der_put_hdr(buf + start, 0x30, n_content);
         if (start > 0)
                 memmove(buf, buf + start, der_tlv_len(n_content));
+        if (ret_info)
+                leaf_get_info(&l, ret_info);
         *ret_n = der_tlv_len(n_content);
         *ret_der = TAKE_PTR(buf);
         return 0;

@@ -17,6 +17,9 @@
 #define CA_AUDIENCES_MAX 64
 #define CA_AUDIENCE_LEN_MAX 1024
 
+_Static_assert(sizeof(((CaChain *) NULL)->serial) >= SIGIL_X509_SERIAL_HEX_MAX,
+               "CaChain.serial holds a serial's hex");
+
 void ca_chain_done(CaChain *chain) {
         for (size_t i = 0; i < chain->n; i++)
                 free(chain->der[i]);
@@ -82,9 +85,10 @@ static int active_issuer(Ca *ca, CaSlot **ret, SigilErr *reterr) {
         return 0;
 }
 
+/* The issuer tells what it wrote: parsing the leaf back would cost more than signing it. */
 static int sign_leaf_locked(Ca *ca, const SigilLeafParams *p, const uint8_t *spki,
                             size_t n_spki, CaChain *chain, SigilErr *reterr) {
-        _cleanup_(X509_freep) X509 *leaf = NULL;
+        SigilLeafInfo info;
         uint8_t *der = NULL;
         CaSlot *slot = NULL;
         size_t n_der;
@@ -93,21 +97,15 @@ static int sign_leaf_locked(Ca *ca, const SigilLeafParams *p, const uint8_t *spk
         r = active_issuer(ca, &slot, reterr);
         if (r < 0)
                 return r;
-        r = sigil_x509_issuer_sign_spki(slot->issuer, spki, n_spki, p, &der, &n_der, reterr);
+        r = sigil_x509_issuer_sign_spki_full(slot->issuer, spki, n_spki, p, &der, &n_der, &info,
+                                             reterr);
         if (r < 0)
                 return r;
         chain->der[0] = der;
         chain->n_der[0] = n_der;
         chain->n = 1;
-        {
-                const unsigned char *q = der;
-
-                leaf = d2i_X509(NULL, &q, (long) n_der);
-                if (!leaf)
-                        return sigil_err_set(reterr, -EIO, "issued certificate does not parse");
-        }
-        chain->expires_at = sigil_x509_not_after(leaf);
-        (void) sigil_x509_serial_hex(leaf, chain->serial, sizeof(chain->serial));
+        chain->expires_at = info.not_after;
+        memcpy(chain->serial, info.serial, sizeof(info.serial));
         if (!ca->cfg.upstream_cert_path)
                 return 0;
         r = append_der(chain, slot->cert);

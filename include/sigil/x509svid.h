@@ -15,6 +15,7 @@
 #define SIGIL_X509_DNS_NAMES_MAX 64
 #define SIGIL_X509_DNS_NAME_MAX 253
 #define SIGIL_X509_CHAIN_DER_MAX (256u * 1024u)
+#define SIGIL_X509_SERIAL_HEX_MAX 41    /* hex of any RFC 5280 serial (20 bytes), with the NUL */
 
 /* Parameters of a CA certificate. Times are seconds since the epoch. */
 typedef struct SigilCaParams {
@@ -106,6 +107,31 @@ X509 *sigil_x509_issuer_ca(const SigilX509Issuer *issuer);
 int sigil_x509_issuer_sign_spki(SigilX509Issuer *issuer, const uint8_t *spki, size_t n_spki,
                                 const SigilLeafParams *params, uint8_t **ret_der, size_t *ret_n,
                                 SigilErr *reterr);
+
+/* What the issuer wrote into a leaf, so that a caller need not parse the leaf back. */
+typedef struct SigilLeafInfo {
+        uint64_t not_before;
+        uint64_t not_after;                     /* as written: capped at the CA's notAfter */
+        char serial[SIGIL_X509_SERIAL_HEX_MAX]; /* as sigil_x509_serial_hex() prints it */
+} SigilLeafInfo;
+
+/**
+ * sigil_x509_issuer_sign_spki_full() - sigil_x509_issuer_sign_spki(), also telling what it wrote
+ * @issuer:     the issuer
+ * @spki:       untrusted SubjectPublicKeyInfo DER (EC P-256/P-384, RSA 2048/4096)
+ * @n_spki:     its length
+ * @params:     SPIFFE ID, DNS names, validity
+ * @ret_der:    on success, malloc'd DER of the leaf
+ * @ret_n:      on success, its length
+ * @ret_info:   on success, the leaf's validity and serial number; may be NULL
+ * @reterr:     on failure, the reason; may be NULL
+ *
+ * Return: 0, -EINVAL, -EOPNOTSUPP, -ENOMEM or -EIO.
+ */
+int sigil_x509_issuer_sign_spki_full(SigilX509Issuer *issuer, const uint8_t *spki,
+                                     size_t n_spki, const SigilLeafParams *params,
+                                     uint8_t **ret_der, size_t *ret_n, SigilLeafInfo *ret_info,
+                                     SigilErr *reterr);
 
 /**
  * sigil_x509_chain_from_der() - parse concatenated DER certificates

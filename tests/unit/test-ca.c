@@ -257,6 +257,7 @@ static void sign_and_verify(Ca *ca, const char *id, int expect_chain, uint64_t m
         SigilBundleSet set = {};
         SigilSpiffeId got;
         CaChain c = {};
+        char serial[SIGIL_X509_SERIAL_HEX_MAX];
         uint8_t *csr;
         size_t n_csr;
         SigilErr err = {};
@@ -276,7 +277,13 @@ static void sign_and_verify(Ca *ca, const char *id, int expect_chain, uint64_t m
                 const unsigned char *p = c.der[i];
 
                 sk_X509_push(chain, d2i_X509(NULL, &p, (long) c.n_der[i]));
+                assert_ptr_equal(p, c.der[i] + c.n_der[i]);
         }
+        /* The expiry and serial the CA reports are the leaf's own. */
+        assert_int_equal(c.expires_at, sigil_x509_not_after(sk_X509_value(chain, 0)));
+        assert_int_equal(sigil_x509_serial_hex(sk_X509_value(chain, 0), serial, sizeof(serial)),
+                         0);
+        assert_string_equal(c.serial, serial);
         assert_int_equal(ca_get_bundle(ca, &b), 0);
         assert_int_equal(sigil_bundle_set_put(&set, TAKE_PTR(b)), 0);
         assert_int_equal(sigil_x509svid_verify(chain, &set, sigil_now_sec(), &got, &err), 0);

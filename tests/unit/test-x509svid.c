@@ -132,18 +132,26 @@ static int try_issue(SigilX509Issuer *is, const uint8_t *spki, size_t n_spki, co
                 .not_before = nb,
                 .not_after = na,
         };
+        SigilLeafInfo info = {};
+        char serial[SIGIL_X509_SERIAL_HEX_MAX];
         uint8_t *der = NULL;
         size_t n = 0;
         int r;
 
         assert_int_equal(sigil_spiffeid_from_string(id, &sid, NULL), 0);
-        r = sigil_x509_issuer_sign_spki(is, spki, n_spki, &p, &der, &n, err);
+        r = sigil_x509_issuer_sign_spki_full(is, spki, n_spki, &p, &der, &n, &info, err);
         if (r != 0) {
                 assert_null(der);
+                assert_int_equal(info.not_after, 0);    /* written only on success */
                 return r;
         }
         *ret = x509_from_der(der, n);
         free(der);
+        /* What the issuer says it wrote is what OpenSSL reads. */
+        assert_int_equal(info.not_before, sigil_x509_not_before(*ret));
+        assert_int_equal(info.not_after, sigil_x509_not_after(*ret));
+        assert_int_equal(sigil_x509_serial_hex(*ret, serial, sizeof(serial)), 0);
+        assert_string_equal(info.serial, serial);
         return 0;
 }
 

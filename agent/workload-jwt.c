@@ -115,9 +115,16 @@ void wl_fetch_jwt_svid(RpcCall *call, const ProtobufCMessage *req, void *userdat
                                   sigil_now_sec(), api->cfg.mint_jwt, api->cfg.mint_userdata,
                                   &tokens[i], &err);
                 if (k < 0) {
+                        /* The details (server address, TLS errors) go to the log only. */
                         log_warning("cannot mint a JWT-SVID for '%s': %s", s->spiffe_id, err.msg);
-                        (void) rpc_call_finish(call, GRPC_STATUS_UNAVAILABLE,
-                                               "could not mint a JWT-SVID: %s", err.msg);
+                        if (k == -EPERM)
+                                (void) rpc_call_finish(call, GRPC_STATUS_PERMISSION_DENIED,
+                                                       NO_IDENTITY);
+                        else
+                                (void) rpc_call_finish(call, GRPC_STATUS_UNAVAILABLE,
+                                                       "could not mint a JWT-SVID: %s",
+                                                       k == -EAGAIN ? "the server is unreachable" :
+                                                                      "signing failed");
                         goto out;
                 }
                 pick[i] = true;

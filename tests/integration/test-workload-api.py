@@ -249,6 +249,21 @@ def test_fetch_jwt_bundles_and_svids(t):
               "a new token after the entry changed")
 
 
+def test_jwt_svid_while_the_server_is_down(t):
+    s, a, agent_id, made = wt.setup(t, entries=[("/one", ["unix:uid:0"], [])])
+    with wt.Client(a.api_sock) as c:
+        cached = c.jwt(["before"]).svids[0].svid
+        s.stop()
+        # A cached token is still served; a new audience needs the server.
+        eq(c.jwt(["before"]).svids[0].svid, cached, "the cached token while the server is down")
+        code, msg = c.status("FetchJWTSVID", audience=["after"])
+        eq(code, SC.UNAVAILABLE, "status of a JWT-SVID the server cannot sign")
+        eq(msg, "could not mint a JWT-SVID: the server is unreachable", "message")
+        # X.509-SVIDs are served from the cache all the same.
+        eq(wt.ids(c.x509()), [sid("/one")], "X.509-SVIDs while the server is down")
+    sigiltest.contains(a.log_since_start(), "cannot mint a JWT-SVID", "the reason is logged")
+
+
 def jwt_claims(token):
     return json.loads(jwk.base64url_decode(token.split(".")[1]))
 

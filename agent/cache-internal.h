@@ -169,7 +169,10 @@ void cache_sign_failed(Cache *c, const char *entry_id, uint64_t retry_at_usec);
 /* Forget every pending retry time: due records are handed out again at once (new identity). */
 void cache_retry_now(Cache *c);
 
-/* Drop the SVIDs whose notAfter is at or before @now_usec; returns how many. */
+/*
+ * Drop the SVIDs whose notAfter is at or before @now_usec, and those of
+ * entries whose expires_at passed (watchers are told); returns how many.
+ */
 size_t cache_expire(Cache *c, uint64_t now_usec);
 
 /* One record, for the debug API. */

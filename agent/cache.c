@@ -534,6 +534,9 @@ int cache_take_due(Cache *c, uint64_t now_usec, size_t max, CacheSignJob **ret, 
                         continue;
                 due = record_due_usec(rec, &expiry);
                 next = MIN(next, expiry);
+                /* Wake at the entry's expiry too: cache_expire() withdraws its SVID then. */
+                if (rec->svid && rec->entry->expires_at > 0)
+                        next = MIN(next, (uint64_t) rec->entry->expires_at * USEC_PER_SEC);
                 if (due > now_usec || n >= max) {
                         next = MIN(next, MAX(due, now_usec));
                         continue;
@@ -649,10 +652,16 @@ size_t cache_expire(Cache *c, uint64_t now_usec) {
         while (hashmap_next(c->records, &it, NULL, &v)) {
                 Record *r = v;
 
-                if (!r->svid || r->svid->svid.not_after * USEC_PER_SEC > now_usec)
+                if (!r->svid)
                         continue;
-                log_warning("the SVID of entry '%s' (%s) expired before it could be renewed",
-                            r->entry->id, r->entry->spiffe_id);
+                if (entry_expired(r->entry, now_usec))
+                        log_info("entry '%s' (%s) expired: its SVID is withdrawn", r->entry->id,
+                                 r->entry->spiffe_id);
+                else if (r->svid->svid.not_after * USEC_PER_SEC <= now_usec)
+                        log_warning("the SVID of entry '%s' (%s) expired before it could be "
+                                    "renewed", r->entry->id, r->entry->spiffe_id);
+                else
+                        continue;
                 record_drop_svid(r, &ch);
                 n++;
         }

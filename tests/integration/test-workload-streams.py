@@ -5,7 +5,8 @@ create / update (hint, TTL) / delete on the server each reach an open FetchX509S
 at once as a complete message, and deleting the caller's last entry ends its streams with
 PERMISSION_DENIED; federated bundle changes; a CA rotation (server ca_ttl 20s) seen as new
 bundles and SVIDs from the new CA; streams of two uids updated independently; processes
-that exit mid-stream (their connections closed, the agent serving the others); 200
+that exit mid-stream (their connections closed, the agent serving the others); an entry
+whose expiry passes withdrawn at that moment; 200
 concurrent streams, all updated after one entry change."""
 
 import json
@@ -113,6 +114,27 @@ def test_entry_changes(t):
         eq(x.wait_end(UPDATE_LIMIT * 2), (grpc.StatusCode.PERMISSION_DENIED, NO_IDENTITY),
            "how the %s stream ends when the caller's last identity goes" % name)
     eq(wt.ids(st.msgs[-1]), [sid("/marker")], "the last message before the end")
+    c.close()
+
+
+def test_entry_expiry(t):
+    """An entry whose -entryExpiry passes leaves open streams at that moment, not when the
+    server's housekeeping (every 30 s) deletes it."""
+    expiry = int(time.time()) + 4
+    s, a, agent_id, made = wt.setup(t, entries=[
+        ("/keep", ["unix:uid:0"], []),
+        ("/short", ["unix:uid:0"], ["-entryExpiry", str(expiry)]),
+    ])
+    c = wt.Client(a.api_sock)
+    st = c.stream()
+    m = st.wait_count(1, 5 * SLOW)
+    if time.time() < expiry:
+        eq(sorted(wt.ids(m)), [sid("/keep"), sid("/short")], "both before the expiry")
+    m = st.wait(lambda ms: not svid_of(ms[-1], sid("/short")),
+                max(0, expiry - time.time()) + UPDATE_LIMIT, "the expired entry withdrawn")
+    eq(wt.ids(m), [sid("/keep")], "the remaining SVID")
+    print("# withdrawn %.0f ms after the expiry" % ((time.time() - expiry) * 1e3))
+    sigiltest.contains(a.log_since_start(), "expired: its SVID is withdrawn", "logged")
     c.close()
 
 

@@ -635,6 +635,40 @@ static void viewing_cb(void *userdata) {
         }
 }
 
+/* An entry's expires_at wakes the rotator, and cache_expire() then withdraws its SVID. */
+static void test_entry_expiry_withdraws(void **state) {
+        _cleanup_(cache_freep) Cache *c = new_cache();
+        uint64_t now = sigil_now_usec(), next = 0;
+        int64_t expires_at = (int64_t) sigil_now_sec() + 60;
+        Counter wn = {};
+        CacheWatch *w = watch(c, "unix:uid:1", &wn);
+        CacheSignJob *jobs = NULL;
+        CacheEntry *e = mk_entry("e", "spiffe://" TD "/e", 1, 1, NULL, "unix:uid:1", NULL);
+        size_t n = 0;
+        char buf[16];
+
+        e->expires_at = expires_at;
+        upsert(c, e);
+        publish(c, "e", "spiffe://" TD "/e", 1);
+        assert_string_equal(view_ids(c, "unix:uid:1", buf, sizeof(buf)), "e");
+        assert_int_equal(cache_take_due(c, now, 10, &jobs, &n, &next), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(next, (uint64_t) expires_at * USEC_PER_SEC);
+        /* Before its time nothing goes; at its time the SVID goes and the watcher is told. */
+        atomic_store(&wn.n, 0);
+        assert_int_equal(cache_expire(c, next - 1), 0);
+        assert_int_equal(atomic_load(&wn.n), 0);
+        assert_int_equal(cache_expire(c, next), 1);
+        assert_int_equal(atomic_load(&wn.n), 1);
+        assert_string_equal(view_ids(c, "unix:uid:1", buf, sizeof(buf)), "");
+        /* Nothing is signed for it any more, and no wake-up for it either. */
+        assert_int_equal(cache_take_due(c, next, 10, &jobs, &n, &next), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(next, USEC_INFINITY);
+        assert_int_equal(cache_expire(c, next), 0);
+        cache_unwatch(c, w);
+}
+
 static void test_watch_callback_views_and_unwatches(void **state) {
         _cleanup_(cache_freep) Cache *c = new_cache();
         ViewingWatch a = { .cache = c, .selectors = sels("unix:uid:1") };
@@ -797,6 +831,7 @@ int main(void) {
                 cmocka_unit_test(test_renewal_due),
                 cmocka_unit_test(test_ca_left_bundle),
                 cmocka_unit_test(test_watch_relevance),
+                cmocka_unit_test(test_entry_expiry_withdraws),
                 cmocka_unit_test(test_watch_callback_views_and_unwatches),
                 cmocka_unit_test(test_watch_unwatch_other_in_callback),
                 cmocka_unit_test(test_unwatch_races_notifications),

@@ -171,21 +171,37 @@ void workload_attestor_hash_stats(WorkloadAttestor *a, uint64_t *ret_hashed, uin
         *ret_hits = s.n_hits;
 }
 
-/* Read a /proc file through the process's directory fd, refusing more than @max bytes. */
+#define READ_AT_INITIAL 4096u
+
+/*
+ * Read a /proc file through the process's directory fd, refusing more than
+ * @max bytes. The buffer starts small and doubles: /proc files are mostly a
+ * few hundred bytes, and this runs on every Workload API call.
+ */
 static int read_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_n) {
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL;
-        size_t n = 0;
+        size_t n = 0, size = MIN((size_t) READ_AT_INITIAL, max + 1);
 
         fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
-        buf = malloc(max + 1);
+        buf = malloc(size + 1);
         if (!buf)
                 return -ENOMEM;
         for (;;) {
-                ssize_t k = read(fd, buf + n, max + 1 - n);
+                ssize_t k;
 
+                if (n == size) {
+                        size_t bigger = MIN(size * 2, max + 1);
+                        char *p = realloc(buf, bigger + 1);
+
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        size = bigger;
+                }
+                k = read(fd, buf + n, size - n);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)

@@ -85,6 +85,9 @@ typedef struct RpcPeerSlot {
 typedef struct RpcListener {
         int fd;
         char *path;
+        bool bound;             /* @path is the socket file we bound (@dev, @ino) */
+        dev_t dev;
+        ino_t ino;
         RpcAcceptFilter filter;
 } RpcListener;
 

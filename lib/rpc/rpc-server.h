@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "rpc-util.h"
+#include "sigil/error.h"
 #include "sigil/macro.h"
 
 /*
@@ -72,14 +73,26 @@ typedef int (*RpcAcceptFilter)(const RpcPeerCred *cred, unsigned n_same_uid, voi
 int rpc_server_new(const RpcMethod *methods, size_t n_methods, void *userdata, RpcServer **ret);
 
 /**
- * rpc_server_listen_unix() - listen on a Unix socket (created fresh, mode @mode)
+ * rpc_server_listen_unix_full() - listen on a Unix socket (created fresh, mode @mode)
  * @s:          server, not yet started
- * @path:       socket path; a stale socket file there is replaced
+ * @path:       socket path
  * @mode:       permission bits of the socket file
  * @filter:     accept filter, or NULL to accept everyone
+ * @reterr:     on failure, the reason; may be NULL
  *
- * Return: 0 or negative errno.
+ * A socket file already at @path is replaced only when it is stale (a
+ * connect() to it is refused): one that accepts a connection, or whose
+ * backlog is full, belongs to a process that still serves it, and anything
+ * that is not a socket is never removed. The socket file is removed when the
+ * server stops, unless it was replaced by another one meanwhile.
+ *
+ * Return: 0, -EADDRINUSE (another process serves @path), -EEXIST (@path is
+ * not a socket) or negative errno.
  */
+int rpc_server_listen_unix_full(RpcServer *s, const char *path, mode_t mode,
+                                RpcAcceptFilter filter, SigilErr *reterr);
+
+/* rpc_server_listen_unix_full() without the message. */
 int rpc_server_listen_unix(RpcServer *s, const char *path, mode_t mode, RpcAcceptFilter filter);
 
 /**

@@ -6,6 +6,11 @@
  * peer name gRPC gives it ("fd:N"); the table remembers the socket's inode
  * per fd so that a reused fd number is never mistaken for the old peer.
  * A sweep every RPC_SWEEP_USEC forgets connections gRPC has closed.
+ *
+ * The socket file is ours only between bind and stop: listening replaces a
+ * stale socket (connect refused) but never one another process still serves,
+ * nor anything that is not a socket; stopping removes the file only while it
+ * is still the inode we bound.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,45 +44,120 @@ static int pidfd_open_compat(pid_t pid) {
 #endif
 }
 
-int rpc_server_listen_unix(RpcServer *s, const char *path, mode_t mode, RpcAcceptFilter filter) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+/*
+ * Make way for our socket at @sa's path: nothing there, or a stale socket
+ * (connect refused), which is removed. A socket that accepts the connection,
+ * or whose backlog is full, is served by a live process.
+ */
+static int remove_stale_socket(const struct sockaddr_un *sa, SigilErr *reterr) {
+        const char *path = sa->sun_path;
         _cleanup_(closep) int fd = -1;
-        RpcListener *l;
         struct stat st;
+        int r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        if (s->n_listeners >= RPC_LISTENERS_MAX)
-                return -E2BIG;
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-
-        /* Replace a stale socket, but never anything that is not a socket. */
-        if (lstat(path, &st) == 0) {
-                if (!S_ISSOCK(st.st_mode))
-                        return -EEXIST;
-                if (unlink(path) < 0)
-                        return -errno;
+        if (lstat(path, &st) < 0) {
+                r = -errno;
+                return r == -ENOENT ? 0 : sigil_err_set(reterr, r, "cannot stat '%s': %s", path,
+                                                        strerror(-r));
         }
+        if (!S_ISSOCK(st.st_mode))
+                return sigil_err_set(reterr, -EEXIST, "'%s' exists and is not a socket", path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-        if (chmod(path, mode) < 0)
-                return -errno;
-        if (listen(fd, SOMAXCONN) < 0)
-                return -errno;
-
-        l = reallocarray(s->listeners, s->n_listeners + 1, sizeof(*l));
-        if (!l)
-                return -ENOMEM;
-        s->listeners = l;
-        l[s->n_listeners] = (RpcListener) { .fd = fd, .filter = filter, .path = strdup(path) };
-        if (!l[s->n_listeners].path)
-                return -ENOMEM;
-        s->n_listeners++;
-        TAKE_FD(fd);
+                return sigil_err_set(reterr, -errno, "cannot create a socket: %s", strerror(errno));
+        r = connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) < 0 ? -errno : 0;
+        if (r == 0 || r == -EAGAIN)
+                return sigil_err_set(reterr, -EADDRINUSE,
+                                     "'%s': socket in use by another process", path);
+        if (r == -ENOENT)
+                return 0;       /* removed meanwhile */
+        if (r != -ECONNREFUSED)
+                return sigil_err_set(reterr, r, "cannot tell whether '%s' is in use: %s", path,
+                                     strerror(-r));
+        if (unlink(path) < 0 && errno != ENOENT)
+                return sigil_err_set(reterr, -errno, "cannot remove stale socket '%s': %s", path,
+                                     strerror(errno));
+        log_debug("removed stale socket '%s'", path);
         return 0;
+}
+
+/* Remove @l's socket file if it is still the one we bound, not one put there since. */
+static void listener_unlink(RpcListener *l) {
+        struct stat st;
+
+        if (!l->bound)
+                return;
+        l->bound = false;
+        if (lstat(l->path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_dev != l->dev ||
+            st.st_ino != l->ino) {
+                log_debug("socket '%s' was replaced or removed; leaving it", l->path);
+                return;
+        }
+        (void) unlink(l->path);
+}
+
+/* Bind, chmod and listen; on failure the socket file we made is removed again. */
+static int listener_bind(RpcListener *l, const struct sockaddr_un *sa, mode_t mode,
+                         SigilErr *reterr) {
+        struct stat st;
+        int r;
+
+        if (bind(l->fd, (const struct sockaddr *) sa, sizeof(*sa)) < 0)
+                return sigil_err_set(reterr, -errno, "cannot bind '%s': %s", l->path,
+                                     strerror(errno));
+        if (lstat(l->path, &st) < 0)
+                return sigil_err_set(reterr, -errno, "cannot stat '%s': %s", l->path,
+                                     strerror(errno));
+        l->bound = true;
+        l->dev = st.st_dev;
+        l->ino = st.st_ino;
+        if (chmod(l->path, mode) < 0 || listen(l->fd, SOMAXCONN) < 0) {
+                r = -errno;
+                listener_unlink(l);
+                return sigil_err_set(reterr, r, "cannot listen on '%s': %s", l->path,
+                                     strerror(-r));
+        }
+        return 0;
+}
+
+int rpc_server_listen_unix_full(RpcServer *s, const char *path, mode_t mode,
+                                RpcAcceptFilter filter, SigilErr *reterr) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(freep) char *p = NULL;
+        _cleanup_(closep) int fd = -1;
+        RpcListener l, *ls;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return sigil_err_set(reterr, -ENAMETOOLONG, "socket path '%s' is too long", path);
+        if (s->n_listeners >= RPC_LISTENERS_MAX)
+                return sigil_err_set(reterr, -E2BIG, "too many listeners");
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        ls = reallocarray(s->listeners, s->n_listeners + 1, sizeof(*ls));
+        if (ls)
+                s->listeners = ls;
+        p = strdup(path);
+        if (!ls || !p)
+                return sigil_err_set(reterr, -ENOMEM, "out of memory");
+
+        r = remove_stale_socket(&sa, reterr);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return sigil_err_set(reterr, -errno, "cannot create a socket: %s", strerror(errno));
+        l = (RpcListener) { .fd = fd, .path = p, .filter = filter };
+        r = listener_bind(&l, &sa, mode, reterr);
+        if (r < 0)
+                return r;
+        TAKE_FD(fd);
+        TAKE_PTR(p);
+        s->listeners[s->n_listeners++] = l;
+        return 0;
+}
+
+int rpc_server_listen_unix(RpcServer *s, const char *path, mode_t mode, RpcAcceptFilter filter) {
+        return rpc_server_listen_unix_full(s, path, mode, filter, NULL);
 }
 
 /* Whether @fd still refers to the socket recorded in @slot. */
@@ -224,12 +304,12 @@ void rpc_unix_stop(RpcServer *s) {
                 s->accept_running = false;
         }
         for (size_t i = 0; i < s->n_listeners; i++) {
+                /* While bound, our socket pins its inode: its number cannot be reused yet. */
+                listener_unlink(&s->listeners[i]);
                 if (s->listeners[i].fd >= 0) {
                         (void) close(s->listeners[i].fd);
                         s->listeners[i].fd = -1;
                 }
-                if (s->listeners[i].path)
-                        (void) unlink(s->listeners[i].path);
         }
 }
 

@@ -2,12 +2,16 @@
 /*
  * The gRPC glue end to end over a real Unix socket: unary replies and
  * errors, server streams with cancellation, unknown methods, metadata,
- * peer credentials, request size limits.
+ * peer credentials, request size limits; socket files at listen and stop.
  */
 #include "test-util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "rpc-client.h"
@@ -130,6 +134,22 @@ static int teardown(void **state) {
         return 0;
 }
 
+/*
+ * Lock @f once the stream handler has stored its call: that comes after its
+ * sends, so a client can read a message before it. Return: the call.
+ */
+static RpcCall *lock_stream_call(Fixture *f) {
+        for (int i = 0; i < 500; i++) {
+                pthread_mutex_lock(&f->lock);
+                if (f->stream_call)
+                        return f->stream_call;
+                pthread_mutex_unlock(&f->lock);
+                usleep(10 * 1000);
+        }
+        fail_msg("the stream handler did not store its call");
+        return NULL;
+}
+
 static int unary(Fixture *f, const char *method, const char *aud, RpcStatus *st,
                  JWTSVIDResponse **ret) {
         _cleanup_(rpc_client_freep) RpcClient *c = NULL;
@@ -212,9 +232,7 @@ static void test_stream_and_cancel(void **state) {
         assert_int_equal(rpc_client_stream_next(st, 200 * USEC_PER_MSEC, &m, &status), -ETIMEDOUT);
 
         /* A later push reaches the client. */
-        pthread_mutex_lock(&f->lock);
-        assert_non_null(f->stream_call);
-        assert_int_equal(rpc_call_send(f->stream_call, &later.base), 0);
+        assert_int_equal(rpc_call_send(lock_stream_call(f), &later.base), 0);
         pthread_mutex_unlock(&f->lock);
         assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status), 1);
         protobuf_c_message_free_unpacked(m, NULL);
@@ -241,8 +259,7 @@ static void test_stream_finished_by_server(void **state) {
                          0);
         assert_int_equal(rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status), 1);
         protobuf_c_message_free_unpacked(m, NULL);
-        pthread_mutex_lock(&f->lock);
-        assert_int_equal(rpc_call_finish(f->stream_call, GRPC_STATUS_PERMISSION_DENIED,
+        assert_int_equal(rpc_call_finish(lock_stream_call(f), GRPC_STATUS_PERMISSION_DENIED,
                                          "no identity issued"), 0);
         rpc_call_unref(f->stream_call);
         f->stream_call = NULL;
@@ -267,6 +284,110 @@ static void test_refused_peer(void **state) {
         f->refuse_uid = -1;
 }
 
+static int unary_at(const char *target, const char *aud, RpcStatus *st) {
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        JWTSVIDResponse *resp = NULL;
+        JWTSVIDRequest req = JWTSVIDREQUEST__INIT;
+        char *auds[1] = { (char *) aud };
+        int r;
+
+        req.n_audience = 1;
+        req.audience = auds;
+        assert_int_equal(rpc_client_new(target, NULL, &c), 0);
+        r = rpc_client_unary(c, UNARY, &req.base, &jwtsvidresponse__descriptor, NULL, 0,
+                             5 * USEC_PER_SEC, (ProtobufCMessage **) &resp, st);
+        if (resp)
+                protobuf_c_message_free_unpacked(&resp->base, NULL);
+        return r;
+}
+
+static ino_t inode_of(const char *path) {
+        struct stat st;
+
+        assert_int_equal(lstat(path, &st), 0);
+        return st.st_ino;
+}
+
+/* A socket file as a process that died leaves it: bound, then closed (connect refused). */
+static void make_stale_socket(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        assert_true(strlen(path) < sizeof(sa.sun_path));
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        close(fd);
+}
+
+/* Another server on the path of a live one is refused, and neither removes the socket. */
+static void test_listen_refuses_live_socket(void **state) {
+        Fixture *f = *state;
+        RpcServer *other = NULL;
+        ino_t ino = inode_of(f->sock);
+        SigilErr err = {};
+        RpcStatus st;
+
+        assert_int_equal(rpc_server_new(methods, ELEMENTSOF(methods), f, &other), 0);
+        assert_int_equal(rpc_server_listen_unix(other, f->sock, 0600, NULL), -EADDRINUSE);
+        assert_int_equal(rpc_server_listen_unix_full(other, f->sock, 0600, NULL, &err),
+                         -EADDRINUSE);
+        assert_strstr(err.msg, "socket in use by another process");
+        rpc_server_free(other);
+        assert_int_equal(inode_of(f->sock), ino);
+        assert_int_equal(unary_at(f->target, "spiffe://example.org/x", &st), 0);
+        assert_int_equal(st.code, GRPC_STATUS_OK);
+}
+
+/* A stale socket is replaced; a file or a symlink that is not a socket never is. */
+static void test_listen_replaces_only_stale_sockets(void **state) {
+        Fixture *f = *state;
+        char path[300], target[320];
+        RpcServer *s = NULL;
+        RpcStatus st;
+
+        snprintf(path, sizeof(path), "%s/stale.sock", f->dir);
+        snprintf(target, sizeof(target), "unix://%s", path);
+        make_stale_socket(path);
+        assert_int_equal(rpc_server_new(methods, ELEMENTSOF(methods), f, &s), 0);
+        assert_int_equal(rpc_server_listen_unix(s, path, 0600, NULL), 0);
+        assert_int_equal(rpc_server_start(s, 1), 0);
+        assert_int_equal(unary_at(target, "spiffe://example.org/x", &st), 0);
+        assert_int_equal(st.code, GRPC_STATUS_OK);
+        rpc_server_shutdown(s, USEC_PER_SEC);
+        rpc_server_free(s);
+        assert_int_equal(access(path, F_OK), -1);       /* ours: removed on stop */
+
+        snprintf(path, sizeof(path), "%s/file", f->dir);
+        assert_int_equal(run_cmd("echo keep > '%s'", path), 0);
+        assert_int_equal(rpc_server_new(methods, ELEMENTSOF(methods), f, &s), 0);
+        assert_int_equal(rpc_server_listen_unix(s, path, 0600, NULL), -EEXIST);
+        snprintf(path, sizeof(path), "%s/link", f->dir);
+        assert_int_equal(symlink(f->sock, path), 0);
+        assert_int_equal(rpc_server_listen_unix(s, path, 0600, NULL), -EEXIST);
+        rpc_server_free(s);
+        assert_int_equal(run_cmd("grep -qx keep '%s/file' && test -L '%s'", f->dir, path), 0);
+}
+
+/* Stopping leaves alone a socket that replaced ours at the path. */
+static void test_stop_leaves_replaced_socket(void **state) {
+        Fixture *f = *state;
+        RpcServer *s = NULL;
+        char path[300];
+        ino_t ino;
+
+        snprintf(path, sizeof(path), "%s/replaced.sock", f->dir);
+        assert_int_equal(rpc_server_new(methods, ELEMENTSOF(methods), f, &s), 0);
+        assert_int_equal(rpc_server_listen_unix(s, path, 0600, NULL), 0);
+        assert_int_equal(rpc_server_start(s, 1), 0);
+        assert_int_equal(unlink(path), 0);
+        make_stale_socket(path);
+        ino = inode_of(path);
+        rpc_server_shutdown(s, USEC_PER_SEC);
+        rpc_server_free(s);
+        assert_int_equal(inode_of(path), ino);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unary_ok, setup, teardown),
@@ -275,6 +396,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stream_and_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stream_finished_by_server, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refused_peer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_listen_refuses_live_socket, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_listen_replaces_only_stale_sockets, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_stop_leaves_replaced_socket, setup,
+                                                teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

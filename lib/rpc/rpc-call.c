@@ -9,7 +9,11 @@
  * (rpc_call_ref). The call is freed when the last one goes.
  *
  * Invariants: after `over` nothing is sent; the status is sent once;
- * on_cancel runs at most once and only when gRPC reports the call cancelled.
+ * on_cancel runs at most once, only when gRPC reports the call cancelled,
+ * only if the handler had not finished it and only while the handler still
+ * holds a reference (it may have freed what the callback reads once it let
+ * go of the call). Streaming calls are listed on
+ * their server from creation until freed, so that shutdown can end them.
  */
 #include <errno.h>
 #include <grpc/support/alloc.h>
@@ -30,12 +34,36 @@ static void queue_clear(RpcCall *c) {
         c->n_queued = 0;
 }
 
+static void streams_link(RpcServer *s, RpcCall *c) {
+        pthread_mutex_lock(&s->streams_lock);
+        c->streams_next = s->streams;
+        if (s->streams)
+                s->streams->streams_prev = c;
+        s->streams = c;
+        c->listed = true;
+        pthread_mutex_unlock(&s->streams_lock);
+}
+
+static void streams_unlink(RpcServer *s, RpcCall *c) {
+        pthread_mutex_lock(&s->streams_lock);
+        if (c->streams_prev)
+                c->streams_prev->streams_next = c->streams_next;
+        else
+                s->streams = c->streams_next;
+        if (c->streams_next)
+                c->streams_next->streams_prev = c->streams_prev;
+        c->listed = false;
+        pthread_mutex_unlock(&s->streams_lock);
+}
+
 static void call_unref_internal(RpcCall *c) {
         RpcServer *s;
 
         if (atomic_fetch_sub(&c->n_refs, 1) != 1)
                 return;
         s = c->server;
+        if (c->listed)
+                streams_unlink(s, c);   /* shutdown may still look at it until then */
         queue_clear(c);
         if (c->inflight_bb)
                 grpc_byte_buffer_destroy(c->inflight_bb);
@@ -67,6 +95,8 @@ RpcCall *rpc_call_new(RpcServer *s, const RpcMethod *method, grpc_call *call,
         c->status_tag.kind = RPC_TAG_STATUS;
         atomic_store(&c->n_refs, 2);            /* dispatch + recv-close */
         atomic_fetch_add(&s->n_live_calls, 1);
+        if (method->kind == RPC_SERVER_STREAMING)
+                streams_link(s, c);
 
         op.data.recv_close_on_server.cancelled = &c->cancelled;
         if (grpc_call_start_batch(call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
@@ -261,7 +291,7 @@ void rpc_call_on_cancel(RpcCall *c, void (*cb)(RpcCall *call, void *userdata), v
         bool run_now;
 
         pthread_mutex_lock(&c->lock);
-        run_now = c->over && c->cancelled;
+        run_now = c->closed && c->cancelled && !c->finishing && c->n_user_refs > 0;
         if (!run_now) {
                 c->on_cancel = cb;
                 c->on_cancel_userdata = userdata;
@@ -332,7 +362,7 @@ static void call_handle_close(RpcCall *c) {
         c->over = true;
         c->closed = true;
         queue_clear(c);
-        if (c->cancelled) {
+        if (c->cancelled && !c->finishing && c->n_user_refs > 0) {
                 cb = c->on_cancel;
                 ud = c->on_cancel_userdata;
         }
@@ -387,6 +417,32 @@ void rpc_call_handle_tag(RpcCall *c, RpcTag *tag, bool ok) {
                 break;
         }
         call_unref_internal(c);
+}
+
+/*
+ * Server shutdown: end every open stream now instead of waiting for it. What is
+ * still queued is dropped; the client gets the status the handler already set,
+ * or UNAVAILABLE. The cancel callbacks of streams not yet finished then run.
+ */
+void rpc_calls_end_streams(RpcServer *s) {
+        pthread_mutex_lock(&s->streams_lock);
+        for (RpcCall *c = s->streams; c; c = c->streams_next) {
+                bool own;
+
+                pthread_mutex_lock(&c->lock);
+                own = c->finishing && c->status_code != GRPC_STATUS_OK;
+                if (!c->over && !c->status_sent) {
+                        c->over = true;
+                        queue_clear(c);
+                        grpc_call_cancel_with_status(
+                                c->call, own ? c->status_code : GRPC_STATUS_UNAVAILABLE,
+                                own && c->status_message ? c->status_message
+                                                         : "server is shutting down",
+                                NULL);
+                }
+                pthread_mutex_unlock(&c->lock);
+        }
+        pthread_mutex_unlock(&s->streams_lock);
 }
 
 size_t rpc_call_metadata_count(const RpcCall *c, const char *key) {

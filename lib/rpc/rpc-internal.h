@@ -72,6 +72,10 @@ struct RpcCall {
         void (*on_close)(RpcCall *call, void *userdata);
         void *on_close_userdata;
         void *userdata;
+
+        /* Streaming calls are on the server's list (under its streams_lock) until freed. */
+        bool listed;
+        RpcCall *streams_prev, *streams_next;
 };
 
 /* One accepted Unix connection, indexed by fd number. */
@@ -117,6 +121,9 @@ struct RpcServer {
         size_t n_peers;
         uint64_t next_conn_id;
 
+        pthread_mutex_t streams_lock;
+        RpcCall *streams;       /* live server-streaming calls, ended at once on shutdown */
+
         pthread_mutex_t shutdown_lock;
         pthread_cond_t shutdown_cond;
         bool shutdown_done;
@@ -127,6 +134,7 @@ RpcCall *rpc_call_new(RpcServer *s, const RpcMethod *method, grpc_call *call,
                       grpc_metadata_array *metadata);
 void rpc_call_handle_tag(RpcCall *call, RpcTag *tag, bool ok);
 void rpc_call_after_handler(RpcCall *call);
+void rpc_calls_end_streams(RpcServer *s);
 
 int rpc_unix_start(RpcServer *s);
 void rpc_unix_stop(RpcServer *s);

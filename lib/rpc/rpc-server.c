@@ -179,6 +179,7 @@ int rpc_server_new(const RpcMethod *methods, size_t n_methods, void *userdata, R
         s->userdata = userdata;
         s->wake_pipe[0] = s->wake_pipe[1] = -1;
         pthread_mutex_init(&s->peers_lock, NULL);
+        pthread_mutex_init(&s->streams_lock, NULL);
         pthread_mutex_init(&s->shutdown_lock, NULL);
         pthread_cond_init(&s->shutdown_cond, NULL);
         s->shutdown_tag.kind = RPC_TAG_SHUTDOWN;
@@ -252,6 +253,8 @@ void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec) {
                 return;
         rpc_unix_stop(s);
         grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+        /* A stream never ends by itself: only unary calls in flight get the grace. */
+        rpc_calls_end_streams(s);
 
         (void) clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += (time_t) (grace_usec / 1000000u);
@@ -297,6 +300,7 @@ RpcServer *rpc_server_free(RpcServer *s) {
         free(s->registered);
         free(s->threads);
         pthread_mutex_destroy(&s->peers_lock);
+        pthread_mutex_destroy(&s->streams_lock);
         pthread_mutex_destroy(&s->shutdown_lock);
         pthread_cond_destroy(&s->shutdown_cond);
         free(s);

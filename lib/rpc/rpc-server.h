@@ -117,13 +117,15 @@ int rpc_server_listen_tcp(RpcServer *s, const char *addr, grpc_server_credential
 int rpc_server_start(RpcServer *s, unsigned n_threads);
 
 /**
- * rpc_server_shutdown() - stop accepting, let in-flight calls finish, then cancel the rest
+ * rpc_server_shutdown() - stop accepting, end streams, let unary calls in flight finish
  * @s:          server
- * @grace_usec: how long in-flight calls may take before they are cancelled
+ * @grace_usec: how long unary calls in flight may take before they are cancelled
  *
- * Calls still running after @grace_usec are cancelled (their cancel callbacks
- * run). Streams never end by themselves: finish them before calling this to
- * avoid waiting the whole grace period. Returns when every thread has stopped.
+ * Server-streaming calls end at once: messages still queued are dropped and
+ * the client gets the status the handler already set with rpc_call_finish(),
+ * or UNAVAILABLE; the cancel callbacks of streams not finished run. Unary
+ * calls still running after @grace_usec are cancelled (their cancel callbacks
+ * run). Returns when every thread has stopped.
  */
 void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec);
 RpcServer *rpc_server_free(RpcServer *s);
@@ -193,6 +195,9 @@ int rpc_call_finish(RpcCall *call, grpc_status_code code, const char *fmt, ...) 
 /*
  * @cb runs once, on a server thread, when the call ends without the server
  * finishing it (client cancelled, deadline, connection lost, server shutdown).
+ * It runs only while the handler holds a reference (rpc_call_ref()), and never
+ * once rpc_call_finish() or rpc_call_reply() was called, even if the call is
+ * then cut short before its status went out.
  */
 void rpc_call_on_cancel(RpcCall *call, void (*cb)(RpcCall *call, void *userdata), void *userdata);
 

@@ -2,7 +2,8 @@
 /*
  * The gRPC glue end to end over a real Unix socket: unary replies and
  * errors, server streams with cancellation, unknown methods, metadata,
- * peer credentials, request size limits; socket files at listen and stop.
+ * peer credentials, request size limits; socket files at listen and stop;
+ * shutdown (streams end at once, unary calls in flight get the grace).
  */
 #include "test-util.h"
 
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rpc-client.h"
@@ -32,7 +34,42 @@ typedef struct Fixture {
         uid_t seen_uid;
         pid_t seen_pid;
         int refuse_uid;
+        atomic_int n_held;      /* unary calls "slow" and "hang" being held */
 } Fixture;
+
+static void *reply_later(void *userdata) {
+        RpcCall *call = userdata;
+        JWTSVIDResponse resp = JWTSVIDRESPONSE__INIT;
+
+        usleep(300 * 1000);
+        assert_int_equal(rpc_call_reply(call, &resp.base), 0);
+        rpc_call_unref(call);
+        return NULL;
+}
+
+static void on_hang_cancel(RpcCall *call, void *ud) {
+        Fixture *f = ud;
+
+        atomic_fetch_add(&f->n_cancelled, 1);
+        rpc_call_unref(call);
+}
+
+/* "slow" is answered 300 ms later from another thread; "hang" never is. */
+static bool hold_unary(Fixture *f, RpcCall *call, const char *aud) {
+        pthread_t t;
+
+        if (!streq(aud, "slow") && !streq(aud, "hang"))
+                return false;
+        rpc_call_ref(call);
+        if (streq(aud, "hang"))
+                rpc_call_on_cancel(call, on_hang_cancel, f);
+        else {
+                assert_int_equal(pthread_create(&t, NULL, reply_later, call), 0);
+                assert_int_equal(pthread_detach(t), 0);
+        }
+        atomic_fetch_add(&f->n_held, 1);
+        return true;
+}
 
 /* Unary: echoes the first audience as spiffe_id; audience "fail" -> PERMISSION_DENIED. */
 static void on_unary(RpcCall *call, const ProtobufCMessage *req, void *ud) {
@@ -60,6 +97,8 @@ static void on_unary(RpcCall *call, const ProtobufCMessage *req, void *ud) {
         }
         if (streq(r->audience[0], "forget"))
                 return;         /* the glue must answer INTERNAL */
+        if (hold_unary(f, call, r->audience[0]))
+                return;
         svid.spiffe_id = r->audience[0];
         svid.svid = hdr ? hdr : "";
         resp.n_svids = 1;
@@ -388,6 +427,140 @@ static void test_stop_leaves_replaced_socket(void **state) {
         assert_int_equal(inode_of(path), ino);
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static RpcStream *open_stream(RpcClient *c) {
+        JWTBundlesRequest req = JWTBUNDLES_REQUEST__INIT;
+        RpcStream *st = NULL;
+
+        assert_int_equal(rpc_client_stream_open(c, STREAM, &req.base,
+                                                &jwtbundles_response__descriptor, NULL, 0, 0, &st),
+                         0);
+        return st;
+}
+
+/* Read what arrives until the stream ends; its status. */
+static RpcStatus stream_drain(RpcStream *st) {
+        ProtobufCMessage *m;
+        RpcStatus status = {};
+        int r;
+
+        while ((r = rpc_client_stream_next(st, 5 * USEC_PER_SEC, &m, &status)) == 1)
+                protobuf_c_message_free_unpacked(m, NULL);
+        assert_int_equal(r, 0);
+        return status;
+}
+
+/* Queue far more than flow control lets out to a client that does not read. */
+static void flood(RpcCall *call) {
+        static uint8_t big[256 * 1024];
+        JWTBundlesResponse__BundlesEntry e = JWTBUNDLES_RESPONSE__BUNDLES_ENTRY__INIT;
+        JWTBundlesResponse__BundlesEntry *es[1] = { &e };
+        JWTBundlesResponse resp = JWTBUNDLES_RESPONSE__INIT;
+
+        e.key = "spiffe://example.org";
+        e.value = (ProtobufCBinaryData) { .len = sizeof(big), .data = big };
+        resp.n_bundles = 1;
+        resp.bundles = es;
+        for (int i = 0; i < 128; i++)
+                assert_int_equal(rpc_call_send(call, &resp.base), 0);
+}
+
+/*
+ * SIGTERM with agents connected: a stream the handler never ends, and one it
+ * finished whose status waits behind messages a slow client does not read,
+ * must not hold shutdown for the grace period. Both clients see their stream
+ * end; only the stream not finished gets the cancel callback.
+ */
+static void test_shutdown_ends_streams_at_once(void **state) {
+        Fixture *f = *state;
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        _cleanup_(rpc_client_stream_freep) RpcStream *slow = NULL, *open = NULL;
+        ProtobufCMessage *m;
+        RpcStatus status;
+        uint64_t t0, took;
+
+        assert_int_equal(rpc_client_new(f->target, NULL, &c), 0);
+        slow = open_stream(c);
+        assert_int_equal(rpc_client_stream_next(slow, 5 * USEC_PER_SEC, &m, &status), 1);
+        protobuf_c_message_free_unpacked(m, NULL);
+        flood(lock_stream_call(f));
+        assert_int_equal(rpc_call_finish(f->stream_call, GRPC_STATUS_PERMISSION_DENIED,
+                                         "agent evicted"), 0);
+        rpc_call_unref(f->stream_call);
+        f->stream_call = NULL;
+        pthread_mutex_unlock(&f->lock);
+
+        open = open_stream(c);
+        assert_int_equal(rpc_client_stream_next(open, 5 * USEC_PER_SEC, &m, &status), 1);
+        protobuf_c_message_free_unpacked(m, NULL);
+        (void) lock_stream_call(f);
+        pthread_mutex_unlock(&f->lock);
+
+        t0 = now_usec();
+        rpc_server_shutdown(f->server, 10 * USEC_PER_SEC);
+        took = now_usec() - t0;
+        if (took > 3 * USEC_PER_SEC)
+                fail_msg("shutdown took %.1f s with streams open (grace 10 s)", took / 1e6);
+
+        assert_int_equal(stream_drain(open).code, GRPC_STATUS_UNAVAILABLE);
+        /* Its own status, unless the transport went first with the data it still held. */
+        status = stream_drain(slow);
+        if (status.code != GRPC_STATUS_PERMISSION_DENIED)
+                assert_int_equal(status.code, GRPC_STATUS_UNAVAILABLE);
+        assert_int_equal(atomic_load(&f->n_cancelled), 1);
+        pthread_mutex_lock(&f->lock);
+        assert_null(f->stream_call);
+        pthread_mutex_unlock(&f->lock);
+}
+
+typedef struct UnaryCaller {
+        Fixture *f;
+        const char *aud;
+        RpcStatus st;
+        int r;
+} UnaryCaller;
+
+static void *unary_thread(void *userdata) {
+        UnaryCaller *u = userdata;
+
+        u->r = unary_at(u->f->target, u->aud, &u->st);
+        return NULL;
+}
+
+/* Unary calls in flight are waited for, up to the grace period and no longer. */
+static void test_shutdown_waits_for_unary(void **state) {
+        Fixture *f = *state;
+        UnaryCaller calls[2] = { { .f = f, .aud = "slow" }, { .f = f, .aud = "hang" } };
+        pthread_t threads[2];
+        uint64_t t0, took;
+
+        for (size_t i = 0; i < 2; i++)
+                assert_int_equal(pthread_create(&threads[i], NULL, unary_thread, &calls[i]), 0);
+        for (int i = 0; i < 500 && atomic_load(&f->n_held) < 2; i++)
+                usleep(10 * 1000);
+        assert_int_equal(atomic_load(&f->n_held), 2);
+
+        t0 = now_usec();
+        rpc_server_shutdown(f->server, USEC_PER_SEC);
+        took = now_usec() - t0;
+        for (size_t i = 0; i < 2; i++)
+                assert_int_equal(pthread_join(threads[i], NULL), 0);
+        if (took < 900 * USEC_PER_MSEC || took > 5 * USEC_PER_SEC)
+                fail_msg("shutdown took %.2f s with a call that never ends (grace 1 s)",
+                         took / 1e6);
+        assert_int_equal(calls[0].r, 0);
+        assert_int_equal(calls[0].st.code, GRPC_STATUS_OK);
+        assert_int_equal(calls[1].r, 0);
+        assert_int_not_equal(calls[1].st.code, GRPC_STATUS_OK);
+        assert_int_equal(atomic_load(&f->n_cancelled), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unary_ok, setup, teardown),
@@ -401,6 +574,9 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_stop_leaves_replaced_socket, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_shutdown_ends_streams_at_once, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_shutdown_waits_for_unary, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,9 +25,12 @@
 #include <unistd.h>
 
 #include "rpc-internal.h"
+#include "sigil/clock.h"
 #include "sigil/log.h"
 
 #define RPC_SWEEP_MSEC 2000
+#define RPC_EXHAUSTED_PAUSE_MSEC 100
+#define RPC_EXHAUSTED_LOG_USEC (10 * USEC_PER_SEC)
 #define RPC_PEER_FD_MAX (1 << 20)
 #define RPC_LISTENERS_MAX 8
 
@@ -202,7 +205,16 @@ static int peers_reserve_locked(RpcServer *s, int fd) {
         return 0;
 }
 
-static void accept_one(RpcServer *s, RpcListener *l) {
+static bool accept_resource_error(int err) {
+        return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/*
+ * Accept one connection. Return: 0, or a negative errno when the process
+ * (or the system) is out of file descriptors or memory: the connection
+ * stays in the backlog and the caller must wait before trying again.
+ */
+static int accept_one(RpcServer *s, RpcListener *l) {
         struct ucred uc;
         socklen_t len = sizeof(uc);
         RpcPeerCred cred;
@@ -212,17 +224,25 @@ static void accept_one(RpcServer *s, RpcListener *l) {
 
         fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
+                if (accept_resource_error(errno))
+                        return -errno;
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                         log_warning_errno(-errno, "accept on '%s' failed: %m", l->path);
-                return;
+                return 0;
         }
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || fstat(fd, &st) < 0) {
                 (void) close(fd);
-                return;
+                return 0;
         }
         cred = (RpcPeerCred) { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid, .pidfd = -1 };
         if (uc.pid > 0)
                 cred.pidfd = pidfd_open_compat(uc.pid);
+        if (cred.pidfd < 0 && accept_resource_error(errno)) {
+                /* Without its pidfd the peer could not be attested: drop it, back off. */
+                r = -errno;
+                (void) close(fd);
+                return r;
+        }
 
         pthread_mutex_lock(&s->peers_lock);
         cred.conn_id = ++s->next_conn_id;
@@ -236,7 +256,7 @@ static void accept_one(RpcServer *s, RpcListener *l) {
                 if (cred.pidfd >= 0)
                         (void) close(cred.pidfd);
                 (void) close(fd);
-                return;
+                return 0;
         }
 
         pthread_mutex_lock(&s->peers_lock);
@@ -247,6 +267,7 @@ static void accept_one(RpcServer *s, RpcListener *l) {
 
         /* gRPC takes the fd; it must be non-blocking (accept4 made it so). */
         grpc_server_add_channel_from_fd(s->server, fd, s->insecure);
+        return 0;
 }
 
 static void sweep_peers(RpcServer *s) {
@@ -257,28 +278,60 @@ static void sweep_peers(RpcServer *s) {
         pthread_mutex_unlock(&s->peers_lock);
 }
 
+/*
+ * Out of file descriptors (or memory): leave the connections in the backlog,
+ * reclaim what closed connections hold, and listen again after a pause. One
+ * log line per RPC_EXHAUSTED_LOG_USEC with the number of pauses since the last.
+ */
+static void accept_exhausted(RpcServer *s, int err, uint64_t *last_log, unsigned *n_quiet) {
+        uint64_t now = sigil_now_usec();
+
+        if (*last_log == 0 || now - *last_log >= RPC_EXHAUSTED_LOG_USEC) {
+                log_warning_errno(err, "cannot accept connections: %m (%u more times since the "
+                                  "last message); raise the open file limit (LimitNOFILE=)",
+                                  *n_quiet);
+                *last_log = now;
+                *n_quiet = 0;
+        } else
+                (*n_quiet)++;
+        sweep_peers(s);
+}
+
 static void *accept_thread(void *userdata) {
         RpcServer *s = userdata;
         struct pollfd pfd[RPC_LISTENERS_MAX + 1];
+        uint64_t last_log = 0;
+        unsigned n_quiet = 0;
+        bool paused = false;
 
         pfd[0] = (struct pollfd) { .fd = s->wake_pipe[0], .events = POLLIN };
         for (size_t i = 0; i < s->n_listeners; i++)
                 pfd[i + 1] = (struct pollfd) { .fd = s->listeners[i].fd, .events = POLLIN };
 
         for (;;) {
-                int n = poll(pfd, s->n_listeners + 1, RPC_SWEEP_MSEC);
+                /* While paused only the wake pipe is watched, until the timeout. */
+                int n = poll(pfd, paused ? 1 : s->n_listeners + 1,
+                             paused ? RPC_EXHAUSTED_PAUSE_MSEC : RPC_SWEEP_MSEC);
 
                 if (n < 0 && errno != EINTR)
                         break;
                 if (pfd[0].revents)
                         break;
                 if (n <= 0) {
-                        sweep_peers(s);
+                        if (!paused)
+                                sweep_peers(s);
+                        paused = false;
                         continue;
                 }
-                for (size_t i = 0; i < s->n_listeners; i++)
-                        if (pfd[i + 1].revents & POLLIN)
-                                accept_one(s, &s->listeners[i]);
+                for (size_t i = 0; i < s->n_listeners && !paused; i++) {
+                        int r = pfd[i + 1].revents & POLLIN ?
+                                        accept_one(s, &s->listeners[i]) : 0;
+
+                        if (r < 0) {
+                                accept_exhausted(s, r, &last_log, &n_quiet);
+                                paused = true;
+                        }
+                }
         }
         return NULL;
 }

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +20,7 @@
 
 #include "rpc-client.h"
 #include "rpc-server.h"
+#include "sigil/log.h"
 #include "workload.pb-c.h"
 
 #define UNARY "/test.Svc/Unary"
@@ -477,6 +480,64 @@ static void flood(RpcCall *call) {
  * must not hold shutdown for the grace period. Both clients see their stream
  * end; only the stream not finished gets the cancel callback.
  */
+/* Lines of @path that contain @needle. */
+static unsigned count_lines(const char *path, const char *needle) {
+        char line[1024];
+        unsigned n = 0;
+        FILE *fp = fopen(path, "re");
+
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp))
+                if (strstr(line, needle))
+                        n++;
+        fclose(fp);
+        return n;
+}
+
+/*
+ * Out of file descriptors, the server leaves the connection in the backlog,
+ * logs once (not once per retry: it used to spin and log millions of lines)
+ * and serves again when descriptors are free.
+ */
+static void test_accept_out_of_fds(void **state) {
+        Fixture *f = *state;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct rlimit old, low;
+        char log_path[4200];
+        int fds[256], n_fds = 0, client;
+        RpcStatus st;
+
+        snprintf(log_path, sizeof(log_path), "%s/log", f->dir);
+        assert_int_equal(sigil_log_open_file(log_path), 0);
+        memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = old;
+        low.rlim_cur = (rlim_t) fcntl(0, F_DUPFD, 0) + 1;   /* the lowest free fd, plus one */
+        close((int) low.rlim_cur - 1);
+        low.rlim_cur += 64;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        /* Fill the table, then connect with the last free descriptor. */
+        while (n_fds < (int) ELEMENTSOF(fds) && (fds[n_fds] = open("/dev/null", O_RDONLY)) >= 0)
+                n_fds++;
+        assert_int_equal(errno, EMFILE);
+        close(fds[--n_fds]);
+        client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(client >= 0);
+        assert_int_equal(connect(client, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        usleep(1000 * 1000);
+        /* Free the table (before asserting anything: cmocka needs descriptors too). */
+        while (n_fds > 0)
+                close(fds[--n_fds]);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        /* One line for a second of retries every 100 ms, and serving again. */
+        assert_int_equal(count_lines(log_path, "cannot accept connections"), 1);
+        assert_int_equal(unary_at(f->target, "x", &st), 0);
+        assert_int_equal(st.code, GRPC_STATUS_OK);
+        close(client);
+        assert_int_equal(count_lines(log_path, "cannot accept connections"), 1);
+        assert_int_equal(sigil_log_open_file(NULL), 0);        /* back to stderr */
+}
+
 static void test_shutdown_ends_streams_at_once(void **state) {
         Fixture *f = *state;
         _cleanup_(rpc_client_freep) RpcClient *c = NULL;
@@ -569,6 +630,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stream_and_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stream_finished_by_server, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refused_peer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_accept_out_of_fds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_listen_refuses_live_socket, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_listen_replaces_only_stale_sockets, setup,
                                                 teardown),

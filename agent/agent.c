@@ -30,6 +30,7 @@
 #include "node-attest.h"
 #include "sigil/agent.pb-c.h"
 #include "sigil/clock.h"
+#include "process-util.h"
 #include "sigil/log.h"
 #include "ssl-util.h"
 
@@ -366,6 +367,7 @@ int agent_run(int argc, char *argv[]) {
         if (setup_logging(cfg) < 0)
                 return 1;
         rpc_route_grpc_logs();
+        (void) process_raise_nofile(NULL);
         a.cfg = cfg;
         a.renew_backoff = BACKOFF_INIT(AGENT_RENEW_RETRY_MIN_USEC, AGENT_RENEW_RETRY_MAX_USEC);
         pthread_mutex_init(&a.lock, NULL);

@@ -21,6 +21,7 @@
 #include "server.h"
 #include "sync-hub.h"
 #include "sigil/clock.h"
+#include "process-util.h"
 #include "sigil/log.h"
 
 #define HOUSEKEEPING_SEC 30
@@ -295,6 +296,7 @@ int server_run(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
         rpc_route_grpc_logs();
+        (void) process_raise_nofile(NULL);
 
         /* Signals are taken by the main loop only: block them before any thread starts. */
         sigemptyset(&mask);

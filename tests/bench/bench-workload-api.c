@@ -697,36 +697,53 @@ static int parse_mode(const char *s) {
         return 0;
 }
 
+/* Options that take a whole number: its range and where it goes. */
+static int parse_count(const char *s, double min, double max, void (*set)(double)) {
+        double v;
+        int r = parse_number(s, min, max, &v);
+
+        if (r == 0)
+                set(v);
+        return r;
+}
+
+static void set_clients(double v) {
+        arg_clients = (unsigned) v;
+}
+
+static void set_requests(double v) {
+        arg_requests = (unsigned long) v;
+}
+
+static void set_streams(double v) {
+        arg_streams = (unsigned) v;
+}
+
+static void set_per_conn(double v) {
+        arg_per_conn = (unsigned) v;
+}
+
+static void set_agent_pid(double v) {
+        arg_agent_pid = (long) v;
+}
+
 /* Options that take a number: where it goes and its range. */
 static int parse_numeric(int c, const char *s) {
-        double v;
-        int r;
-
         switch (c) {
         case ARG_CLIENTS:
-                r = parse_number(s, 1, CLIENTS_MAX, &v);
-                arg_clients = (unsigned) v;
-                return r;
+                return parse_count(s, 1, CLIENTS_MAX, set_clients);
         case ARG_SECONDS:
                 return parse_number(s, 0.01, 3600, &arg_seconds);
         case ARG_REQUESTS:
-                r = parse_number(s, 1, 1e9, &v);
-                arg_requests = (unsigned long) v;
-                return r;
+                return parse_count(s, 1, 1e9, set_requests);
         case ARG_STREAMS:
-                r = parse_number(s, 1, STREAMS_MAX, &v);
-                arg_streams = (unsigned) v;
-                return r;
+                return parse_count(s, 1, STREAMS_MAX, set_streams);
         case ARG_PER_CONN:
-                r = parse_number(s, 1, STREAMS_MAX, &v);
-                arg_per_conn = (unsigned) v;
-                return r;
+                return parse_count(s, 1, STREAMS_MAX, set_per_conn);
         case ARG_HOLD:
                 return parse_number(s, 0, 86400, &arg_hold);
         case ARG_AGENT_PID:
-                r = parse_number(s, 1, 1 << 30, &v);
-                arg_agent_pid = (long) v;
-                return r;
+                return parse_count(s, 1, 1 << 30, set_agent_pid);
         case ARG_TIMEOUT:
                 return parse_number(s, 0.1, 3600, &arg_timeout);
         default:

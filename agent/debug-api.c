@@ -215,10 +215,8 @@ int debug_api_start(const char *socket_path, DebugInfoFn info, void *userdata, D
         api->userdata = userdata;
         r = rpc_server_new(debug_methods, ELEMENTSOF(debug_methods), api, &api->server);
         if (r >= 0) {
-                r = rpc_server_listen_unix(api->server, socket_path, 0600, accept_filter);
-                if (r < 0)
-                        (void) sigil_err_set(reterr, r, "cannot listen on '%s': %s", socket_path,
-                                             strerror(-r));
+                r = rpc_server_listen_unix_full(api->server, socket_path, 0600, accept_filter,
+                                                reterr);
         }
         if (r >= 0)
                 r = rpc_server_start(api->server, DEBUG_API_THREADS);

@@ -327,10 +327,8 @@ int workload_api_start(const WorkloadApiConfig *cfg, WorkloadApi **ret, SigilErr
                                    &api->server);
         if (r == 0) {
                 /* Any process may connect: what it gets is decided by attestation. */
-                r = rpc_server_listen_unix(api->server, cfg->socket_path, 0777, accept_filter);
-                if (r < 0)
-                        (void) sigil_err_set(reterr, r, "cannot listen on '%s': %s",
-                                             cfg->socket_path, strerror(-r));
+                r = rpc_server_listen_unix_full(api->server, cfg->socket_path, 0777,
+                                                accept_filter, reterr);
         }
         if (r == 0)
                 r = rpc_server_start(api->server, cfg->n_threads ? cfg->n_threads :

@@ -184,10 +184,10 @@ int admin_api_start(Server *s, SigilErr *reterr) {
         r = rpc_server_new(admin_methods, admin_n_methods, s, &s->admin);
         if (r < 0)
                 return sigil_err_set(reterr, r, "cannot create the RPC server");
-        r = rpc_server_listen_unix(s->admin, s->cfg->socket_path, shared ? 0666 : 0600, NULL);
+        r = rpc_server_listen_unix_full(s->admin, s->cfg->socket_path, shared ? 0666 : 0600,
+                                        NULL, reterr);
         if (r < 0)
-                return sigil_err_set(reterr, r, "cannot listen on '%s': %s", s->cfg->socket_path,
-                                     strerror(-r));
+                return r;
         r = rpc_server_start(s->admin, ADMIN_THREADS);
         if (r < 0)
                 return sigil_err_set(reterr, r, "cannot start the RPC server");

@@ -68,6 +68,14 @@ def test_admin_socket_in_use(t):
     c.spawn()
     eq(c.wait_exit(20), 1, "a second agent on the same data dir")
     sigiltest.contains(c.log_since_start(), "is in use by another sigil-agent", "log")
+    # A second agent on the same Workload API socket: refused, and the socket stays the first's.
+    d = Agent(t, s, name="agent4", join_token=join_token(s))
+    d.api_sock = a.api_sock
+    d.spawn()
+    eq(d.wait_exit(20), 1, "a second agent on the same Workload API socket")
+    sigiltest.contains(d.log_since_start(), "socket in use by another process", "log")
+    check(os.path.exists(a.api_sock), "the first agent's socket is still there")
+    a.cli("healthcheck", "-socketPath", a.api_sock).ok()
 
 
 def test_no_attestor_and_no_bundle(t):

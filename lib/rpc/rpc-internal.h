@@ -138,5 +138,6 @@ void rpc_calls_end_streams(RpcServer *s);
 
 int rpc_unix_start(RpcServer *s);
 void rpc_unix_stop(RpcServer *s);
+void rpc_unix_shutdown_peers(RpcServer *s);
 void rpc_unix_free(RpcServer *s);
 int rpc_unix_lookup(RpcServer *s, int fd, RpcPeerCred *ret);

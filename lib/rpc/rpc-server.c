@@ -245,6 +245,19 @@ int rpc_server_start(RpcServer *s, unsigned n_threads) {
         return rpc_unix_start(s);
 }
 
+/* Wait until no call is alive, or @deadline (CLOCK_REALTIME) passed. */
+static void wait_calls_gone(RpcServer *s, const struct timespec *deadline) {
+        struct timespec now;
+
+        while (atomic_load(&s->n_live_calls) > 0) {
+                (void) clock_gettime(CLOCK_REALTIME, &now);
+                if (now.tv_sec > deadline->tv_sec ||
+                    (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+                        return;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 5 * 1000 * 1000 }, NULL);
+        }
+}
+
 void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec) {
         struct timespec deadline;
         bool done;
@@ -263,6 +276,9 @@ void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec) {
                 deadline.tv_sec++;
                 deadline.tv_nsec -= 1000000000L;
         }
+        /* Once no call is left, connections kept open by idle clients are all that remain. */
+        wait_calls_gone(s, &deadline);
+        rpc_unix_shutdown_peers(s);
         pthread_mutex_lock(&s->shutdown_lock);
         while (!s->shutdown_done)
                 if (pthread_cond_timedwait(&s->shutdown_cond, &s->shutdown_lock, &deadline) ==

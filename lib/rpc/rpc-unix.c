@@ -336,6 +336,21 @@ static void *accept_thread(void *userdata) {
         return NULL;
 }
 
+/*
+ * Close the read and write sides of every connection still open. At shutdown
+ * gRPC waits for each client to close its connection after GOAWAY, and a
+ * client with an idle channel may not; once no call is left, this ends them.
+ * The inode check makes it unlikely to hit a descriptor gRPC closed and the
+ * process reused meanwhile; shutdown() never closes a descriptor either way.
+ */
+void rpc_unix_shutdown_peers(RpcServer *s) {
+        pthread_mutex_lock(&s->peers_lock);
+        for (size_t i = 0; i < s->n_peers; i++)
+                if (peer_slot_current(&s->peers[i], (int) i))
+                        (void) shutdown((int) i, SHUT_RDWR);
+        pthread_mutex_unlock(&s->peers_lock);
+}
+
 int rpc_unix_start(RpcServer *s) {
         int r;
 

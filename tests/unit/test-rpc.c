@@ -595,6 +595,41 @@ static void *unary_thread(void *userdata) {
 }
 
 /* Unary calls in flight are waited for, up to the grace period and no longer. */
+/* A client that keeps an idle connection open does not hold up shutdown. */
+static void test_shutdown_with_idle_client(void **state) {
+        Fixture *f = *state;
+        _cleanup_(rpc_client_freep) RpcClient *c = NULL;
+        JWTSVIDRequest req = JWTSVIDREQUEST__INIT;
+        JWTSVIDResponse *resp = NULL;
+        char *auds[1] = { (char *) "x" };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        uint64_t t0, took;
+        RpcStatus st;
+        int mute;
+
+        req.n_audience = 1;
+        req.audience = auds;
+        assert_int_equal(rpc_client_new(f->target, NULL, &c), 0);
+        assert_int_equal(rpc_client_unary(c, UNARY, &req.base, &jwtsvidresponse__descriptor,
+                                          NULL, 0, 5 * USEC_PER_SEC,
+                                          (ProtobufCMessage **) &resp, &st), 0);
+        assert_int_equal(st.code, GRPC_STATUS_OK);
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        /* And one that connected and said nothing (nor will it close on GOAWAY). */
+        memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
+        mute = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(mute >= 0);
+        assert_int_equal(connect(mute, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        usleep(100 * 1000);     /* accepted */
+
+        t0 = now_usec();
+        rpc_server_shutdown(f->server, 10 * USEC_PER_SEC);
+        took = now_usec() - t0;
+        close(mute);
+        if (took > 3 * USEC_PER_SEC)
+                fail_msg("shutdown took %.2f s with idle clients (grace 10 s)", took / 1e6);
+}
+
 static void test_shutdown_waits_for_unary(void **state) {
         Fixture *f = *state;
         UnaryCaller calls[2] = { { .f = f, .aud = "slow" }, { .f = f, .aud = "hang" } };
@@ -639,6 +674,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_shutdown_ends_streams_at_once, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_shutdown_waits_for_unary, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_shutdown_with_idle_client, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,63 +149,14 @@ static const RpcMethod debug_methods[] = {
           &sigil__agent__admin__v1__get_info_request__descriptor, get_info, 0 },
 };
 
-static int prepare_socket_dir(const char *socket_path, SigilErr *reterr) {
-        char dir[4096], *slash;
-        struct stat st;
-        int r;
-
-        (void) snprintf(dir, sizeof(dir), "%s", socket_path);
-        slash = strrchr(dir, '/');
-        if (!slash || slash == dir)
-                return sigil_err_set(reterr, -EINVAL, "'%s' is not in a directory of its own",
-                                     socket_path);
-        *slash = '\0';
-        r = mkdir_p(dir, 0700);
-        if (r < 0)
-                return sigil_err_set(reterr, r, "cannot create '%s': %s", dir, strerror(-r));
-        if (stat(dir, &st) < 0)
-                return sigil_err_set(reterr, -errno, "cannot stat '%s'", dir);
-        if (st.st_mode & 0022)
-                return sigil_err_set(reterr, -EPERM,
-                                     "admin socket directory '%s' is writable by others (mode "
-                                     "%o); fix its permissions", dir, st.st_mode & 07777);
-        return 0;
-}
-
-/*
- * Listening replaces whatever socket is at the path: right for one an agent
- * that died left behind, wrong for one a running agent serves (it would lose
- * its admin socket, and our exit would remove it). Someone answering, or a
- * full backlog, means it is in use.
- */
-static int socket_in_use(const char *path, SigilErr *reterr) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_(closep) int fd = -1;
-        struct stat st;
-
-        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof(sa.sun_path))
-                return 0;
-        memcpy(sa.sun_path, path, strlen(path));
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return sigil_err_set(reterr, -errno, "cannot make a socket: %s", strerror(errno));
-        if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0 || errno == EAGAIN)
-                return sigil_err_set(reterr, -EADDRINUSE, "'%s' is served by a running "
-                                                          "sigil-agent (another agent with this "
-                                                          "admin socket path?)", path);
-        return 0;
-}
-
 int debug_api_start(const char *socket_path, DebugInfoFn info, void *userdata, DebugApi **ret,
                     SigilErr *reterr) {
         DebugApi *api;
         int r;
 
-        r = prepare_socket_dir(socket_path, reterr);
-        if (r >= 0)
-                r = socket_in_use(socket_path, reterr);
+        r = socket_dir_prepare(socket_path, 0700, reterr);
         if (r < 0)
-                return r;
+                return sigil_err_prefix(reterr, r, "admin socket");
         api = new0(DebugApi, 1);
         if (!api || !(api->socket_path = strdup(socket_path))) {
                 free(api);
@@ -217,6 +168,8 @@ int debug_api_start(const char *socket_path, DebugInfoFn info, void *userdata, D
         if (r >= 0) {
                 r = rpc_server_listen_unix_full(api->server, socket_path, 0600, accept_filter,
                                                 reterr);
+                if (r < 0)
+                        (void) sigil_err_prefix(reterr, r, "admin socket");
         }
         if (r >= 0)
                 r = rpc_server_start(api->server, DEBUG_API_THREADS);

@@ -294,22 +294,6 @@ static int accept_filter(const RpcPeerCred *cred, unsigned n_same_uid, void *use
         return -EUSERS;
 }
 
-static int prepare_socket_dir(const char *path, SigilErr *reterr) {
-        char dir[4096];
-        char *slash;
-        int r;
-
-        (void) snprintf(dir, sizeof(dir), "%s", path);
-        slash = strrchr(dir, '/');
-        if (!slash || slash == dir)
-                return 0;
-        *slash = '\0';
-        r = mkdir_p(dir, 0755);
-        if (r < 0)
-                return sigil_err_set(reterr, r, "cannot create '%s': %s", dir, strerror(-r));
-        return 0;
-}
-
 int workload_api_start(const WorkloadApiConfig *cfg, WorkloadApi **ret, SigilErr *reterr) {
         WorkloadApi *api = new0(WorkloadApi, 1);
         int r;
@@ -321,14 +305,16 @@ int workload_api_start(const WorkloadApiConfig *cfg, WorkloadApi **ret, SigilErr
         api->socket_path = strdup(cfg->socket_path);
         r = api->socket_path ? jwt_cache_new(0, &api->jwts) : -ENOMEM;
         if (r == 0)
-                r = prepare_socket_dir(cfg->socket_path, reterr);
-        if (r == 0)
                 r = rpc_server_new(workload_methods, ELEMENTSOF(workload_methods), api,
                                    &api->server);
         if (r == 0) {
                 /* Any process may connect: what it gets is decided by attestation. */
-                r = rpc_server_listen_unix_full(api->server, cfg->socket_path, 0777,
-                                                accept_filter, reterr);
+                r = socket_dir_prepare(cfg->socket_path, 0755, reterr);
+                if (r == 0)
+                        r = rpc_server_listen_unix_full(api->server, cfg->socket_path, 0777,
+                                                        accept_filter, reterr);
+                if (r < 0)
+                        (void) sigil_err_prefix(reterr, r, "Workload API socket");
         }
         if (r == 0)
                 r = rpc_server_start(api->server, cfg->n_threads ? cfg->n_threads :

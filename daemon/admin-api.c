@@ -119,67 +119,13 @@ static void collect_methods(void) {
                         admin_methods[admin_n_methods++] = parts[i].m[k];
 }
 
-static int prepare_socket_dir(Server *s, bool shared, SigilErr *reterr) {
-        char dir[4096];
-        char *slash;
-        struct stat st;
-        int r;
-
-        (void) snprintf(dir, sizeof(dir), "%s", s->cfg->socket_path);
-        slash = strrchr(dir, '/');
-        if (!slash || slash == dir)
-                return 0;
-        *slash = '\0';
-        r = mkdir_p(dir, shared ? 0711 : 0700);
-        if (r < 0)
-                return sigil_err_set(reterr, r, "cannot create '%s': %s", dir, strerror(-r));
-        if (stat(dir, &st) < 0)
-                return sigil_err_set(reterr, -errno, "cannot stat '%s'", dir);
-        if (st.st_uid != getuid())
-                log_warning("admin socket directory '%s' is owned by uid %u, not by the server",
-                            dir, (unsigned) st.st_uid);
-        if (st.st_mode & 0022)
-                return sigil_err_set(reterr, -EPERM,
-                                     "admin socket directory '%s' is writable by others (mode "
-                                     "%o); fix its permissions", dir, st.st_mode & 07777);
-        return 0;
-}
-
-/*
- * Listening replaces a socket file left at the path, which is right for one left by
- * a server that died, but must not take the socket of a server that still runs
- * (it would be unreachable, and our exit would unlink its socket). A socket that
- * accepts a connection, or whose backlog is full, is in use.
- */
-static int check_socket_unused(const char *path, SigilErr *reterr) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_(closep) int fd = -1;
-        struct stat st;
-
-        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof(sa.sun_path))
-                return 0;       /* nothing to take over; listening reports the rest */
-        memcpy(sa.sun_path, path, strlen(path));
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return sigil_err_set(reterr, -errno, "cannot create a socket: %s",
-                                     strerror(errno));
-        if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0 || errno == EAGAIN)
-                return sigil_err_set(reterr, -EADDRINUSE,
-                                     "'%s' is in use by a running server (another sigil-server "
-                                     "on this socket_path?)", path);
-        return 0;
-}
-
 int admin_api_start(Server *s, SigilErr *reterr) {
         bool shared = s->cfg->admin_uids.n_uids > 0;
         int r;
 
-        r = prepare_socket_dir(s, shared, reterr);
+        r = socket_dir_prepare(s->cfg->socket_path, shared ? 0711 : 0700, reterr);
         if (r < 0)
-                return r;
-        r = check_socket_unused(s->cfg->socket_path, reterr);
-        if (r < 0)
-                return r;
+                return sigil_err_prefix(reterr, r, "admin socket");
         collect_methods();
         r = rpc_server_new(admin_methods, admin_n_methods, s, &s->admin);
         if (r < 0)
@@ -187,7 +133,7 @@ int admin_api_start(Server *s, SigilErr *reterr) {
         r = rpc_server_listen_unix_full(s->admin, s->cfg->socket_path, shared ? 0666 : 0600,
                                         NULL, reterr);
         if (r < 0)
-                return r;
+                return sigil_err_prefix(reterr, r, "admin socket");
         r = rpc_server_start(s->admin, ADMIN_THREADS);
         if (r < 0)
                 return sigil_err_set(reterr, r, "cannot start the RPC server");

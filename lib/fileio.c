@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,3 +190,52 @@ int mkdir_p(const char *path, mode_t mode) {
         }
         return 0;
 }
+
+/* One directory on the way to a socket: see socket_dir_prepare(). */
+static int check_socket_dir(const char *path, bool last, SigilErr *reterr) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return sigil_err_set(reterr, -errno, "cannot stat '%s': %s", path,
+                                     strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return sigil_err_set(reterr, -ENOTDIR, "'%s' is not a directory", path);
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return sigil_err_set(reterr, -EPERM, "'%s' is owned by uid %u, neither root nor "
+                                     "this process: it could replace the socket", path,
+                                     (unsigned) st.st_uid);
+        if ((st.st_mode & 0022) && (last || !(st.st_mode & S_ISVTX)))
+                return sigil_err_set(reterr, -EPERM, "'%s' is writable by others (mode %o): "
+                                     "they could replace the socket", path,
+                                     (unsigned) (st.st_mode & 07777));
+        return 0;
+}
+
+int socket_dir_prepare(const char *socket_path, mode_t mode, SigilErr *reterr) {
+        char dir[PATH_MAX];
+        char *slash;
+        int r;
+
+        if (socket_path[0] != '/' || strlen(socket_path) >= sizeof(dir))
+                return sigil_err_set(reterr, -EINVAL, "socket path '%s' is not an absolute path "
+                                     "of at most %zu bytes", socket_path, sizeof(dir) - 1);
+        memcpy(dir, socket_path, strlen(socket_path) + 1);
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+                return sigil_err_set(reterr, -EINVAL, "socket '%s' needs a directory of its own",
+                                     socket_path);
+        *slash = '\0';
+        r = mkdir_p(dir, mode);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot create '%s': %s", dir, strerror(-r));
+        r = check_socket_dir("/", false, reterr);
+        for (char *p = dir + 1; r == 0 && *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                r = check_socket_dir(dir, false, reterr);
+                *p = '/';
+        }
+        return r < 0 ? r : check_socket_dir(dir, true, reterr);
+}
+

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "sigil/error.h"
+
 /**
  * read_full_file() - read a whole file, refusing files larger than @max
  * @path:       file
@@ -38,3 +40,22 @@ int write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
  * Return: 0 or negative errno.
  */
 int mkdir_p(const char *path, mode_t mode);
+
+/**
+ * socket_dir_prepare() - create the directory of a socket, and check nobody else can change it
+ * @socket_path: absolute path of the socket
+ * @mode:       mode of directories created
+ * @reterr:     on failure, the reason
+ *
+ * Whoever can rename or replace the socket's directory, or any directory
+ * above it, can put a socket of their own where clients look for ours. So
+ * the directory and each of its ancestors must be owned by root or by this
+ * process's effective uid, and writable by nobody else; an ancestor may be
+ * world-writable only with the sticky bit (as /tmp is), where only owners
+ * rename entries.
+ *
+ * Return: 0, -EINVAL (not absolute, or no directory), -EPERM (unsafe
+ * directory) or negative errno.
+ */
+int socket_dir_prepare(const char *socket_path, mode_t mode, SigilErr *reterr);
+

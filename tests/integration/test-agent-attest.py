@@ -61,7 +61,7 @@ def test_admin_socket_in_use(t):
     b.admin_sock = a.admin_sock
     b.spawn()
     eq(b.wait_exit(20), 1, "a second agent on the same admin socket")
-    sigiltest.contains(b.log_since_start(), "is served by a running sigil-agent", "log")
+    sigiltest.contains(b.log_since_start(), "admin socket: '%s': socket in use by another process" % a.admin_sock, "log")
     check(a.debug() is not None, "the first agent still answers on its admin socket")
     # Two agents on one data dir: the second is refused by the lock.
     c = Agent(t, s, name="agent3", data_dir=a.data_dir)

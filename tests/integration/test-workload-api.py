@@ -525,6 +525,12 @@ def test_socket_directory_and_permissions(t):
     # After a stop, the socket is gone.
     a.stop()
     check(not os.path.exists(a.api_sock), "the socket is removed when the agent stops")
+    # A directory on the way that others could write (and so swap the socket): refused.
+    os.chmod(t.path("run", "sigil"), 0o777)
+    a.spawn()
+    eq(a.wait_exit(20), 1, "an agent whose socket directory others can change")
+    sigiltest.contains(a.log_since_start(), "'%s' is writable by others" % t.path("run", "sigil"),
+                       "the log names the directory")
 
 
 def python_exe():

@@ -187,6 +187,54 @@ static void test_mkdir_p(void **state) {
         assert_int_equal(mkdir_p("", 0700), -EINVAL);
 }
 
+static void test_socket_dir_prepare(void **state) {
+        char p[4096], d[4096];
+        SigilErr err = {};
+
+        /* Made with @mode; under /tmp (sticky, world-writable) that is allowed. */
+        path_in(p, sizeof(p), state, "run/agent/public/api.sock");
+        assert_int_equal(socket_dir_prepare(p, 0755, &err), 0);
+        path_in(d, sizeof(d), state, "run/agent/public");
+        assert_int_equal(mode_of(d), 0755 & ~(mode_t) 0022);
+        assert_int_equal(socket_dir_prepare(p, 0755, &err), 0);        /* again: fine */
+
+        /* The socket's own directory writable by others, even sticky: refused. */
+        assert_int_equal(chmod(d, 01777), 0);
+        assert_int_equal(socket_dir_prepare(p, 0755, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "writable by others"));
+        assert_non_null(strstr(err.msg, d));
+        assert_int_equal(chmod(d, 0755), 0);
+
+        /* An ancestor writable by its group (no sticky bit): refused, named. */
+        path_in(d, sizeof(d), state, "run");
+        assert_int_equal(chmod(d, 0775), 0);
+        err = (SigilErr) {};
+        assert_int_equal(socket_dir_prepare(p, 0755, &err), -EPERM);
+        assert_non_null(strstr(err.msg, d));
+        /* ... unless sticky, like /tmp. */
+        assert_int_equal(chmod(d, 01777), 0);
+        assert_int_equal(socket_dir_prepare(p, 0755, &err), 0);
+        assert_int_equal(chmod(d, 0755), 0);
+
+        /* Owned by someone else (only root can make that happen here). */
+        if (geteuid() == 0) {
+                path_in(d, sizeof(d), state, "run/agent");
+                assert_int_equal(chown(d, 4242, 4242), 0);
+                err = (SigilErr) {};
+                assert_int_equal(socket_dir_prepare(p, 0755, &err), -EPERM);
+                assert_non_null(strstr(err.msg, "owned by uid 4242"));
+                assert_int_equal(chown(d, 0, 0), 0);
+        }
+
+        /* Not absolute, no directory, a file on the way. */
+        assert_int_equal(socket_dir_prepare("api.sock", 0755, &err), -EINVAL);
+        assert_int_equal(socket_dir_prepare("/api.sock", 0755, &err), -EINVAL);
+        path_in(d, sizeof(d), state, "file");
+        write_bytes(d, 1, 'x');
+        path_in(p, sizeof(p), state, "file/api.sock");
+        assert_int_equal(socket_dir_prepare(p, 0755, &err), -ENOTDIR);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_atomic_write_mode_umask0, setup_dir,
@@ -198,6 +246,7 @@ int main(void) {
                 cmocka_unit_test(test_read_cap_unknown_size),
                 cmocka_unit_test_setup_teardown(test_read_errors, setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_socket_dir_prepare, setup_dir, teardown_dir),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -274,6 +274,9 @@ static int agent_start(Agent *a) {
 }
 
 static void agent_stop(Agent *a) {
+        /* Nothing waits for the server from now on: a hung call would hold up the stop. */
+        if (a->sc)
+                server_client_shutdown(a->sc);
         for (size_t i = a->n_services_started; i > 0; i--) {
                 size_t k = a->services_started[i - 1];
 

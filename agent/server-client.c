@@ -8,6 +8,7 @@
  * has its own, with jitter, and must notice a returning server quickly),
  * and messages up to SERVER_MESSAGE_MAX are accepted (a full signing batch).
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +28,8 @@
 struct ServerChannel {
         atomic_uint n_ref;
         RpcClient *rpc;
+        ServerClient *sc;
+        ServerChannel *live_prev, *live_next;   /* sc->live, under sc->live_lock */
 };
 
 struct ServerClient {
@@ -35,6 +38,11 @@ struct ServerClient {
         bool insecure_bootstrap;
         RpcTlsIdentity *agent_id;       /* presents the agent SVID */
         RpcTlsIdentity *anon_id;        /* presents nothing (attestation) */
+
+        /* Every channel alive (current, replaced but still in use, anonymous): a leaf lock. */
+        pthread_mutex_t live_lock;
+        ServerChannel *live;
+        bool closing;                   /* server_client_shutdown(): no new channels */
 
         pthread_mutex_t lock;
         bool has_bundle;
@@ -50,10 +58,29 @@ static ServerChannel *channel_ref(ServerChannel *ch) {
 }
 
 void server_channel_unref(ServerChannel *ch) {
+        ServerClient *sc;
+
         if (!ch || atomic_fetch_sub(&ch->n_ref, 1) != 1)
                 return;
+        sc = ch->sc;
+        pthread_mutex_lock(&sc->live_lock);
+        if (ch->live_prev)
+                ch->live_prev->live_next = ch->live_next;
+        else
+                sc->live = ch->live_next;
+        if (ch->live_next)
+                ch->live_next->live_prev = ch->live_prev;
+        pthread_mutex_unlock(&sc->live_lock);
         rpc_client_free(ch->rpc);
         free(ch);
+}
+
+void server_client_shutdown(ServerClient *sc) {
+        pthread_mutex_lock(&sc->live_lock);
+        sc->closing = true;
+        for (ServerChannel *ch = sc->live; ch; ch = ch->live_next)
+                rpc_client_cancel(ch->rpc);
+        pthread_mutex_unlock(&sc->live_lock);
 }
 
 RpcClient *server_channel_rpc(ServerChannel *ch) {
@@ -81,6 +108,7 @@ int server_client_new(const char *address, uint16_t port, const char *trust_doma
         sc = new0(ServerClient, 1);
         if (!sc)
                 return -ENOMEM;
+        pthread_mutex_init(&sc->live_lock, NULL);
         pthread_mutex_init(&sc->lock, NULL);
         sc->insecure_bootstrap = insecure_bootstrap;
         r = make_target(address, port, &sc->target);
@@ -104,9 +132,11 @@ ServerClient *server_client_free(ServerClient *sc) {
         if (!sc)
                 return NULL;
         server_channel_unref(sc->channel);
+        assert(!sc->live);      /* every user of a channel is gone before the client */
         rpc_tls_identity_unref(sc->agent_id);
         rpc_tls_identity_unref(sc->anon_id);
         pthread_mutex_destroy(&sc->lock);
+        pthread_mutex_destroy(&sc->live_lock);
         free(sc->target);
         free(sc);
         return NULL;
@@ -162,15 +192,30 @@ static const grpc_channel_args *channel_args(void) {
         return &set;
 }
 
-static int channel_new(const char *target, grpc_channel_credentials *creds, ServerChannel **ret) {
+static int channel_new(ServerClient *sc, grpc_channel_credentials *creds, ServerChannel **ret) {
         ServerChannel *ch = new0(ServerChannel, 1);
         int r;
 
         if (!ch)
                 return -ENOMEM;
         atomic_init(&ch->n_ref, 1);
-        r = rpc_client_new_with_args(target, creds, channel_args(), &ch->rpc);
+        ch->sc = sc;
+        r = rpc_client_new_with_args(sc->target, creds, channel_args(), &ch->rpc);
         if (r < 0) {
+                free(ch);
+                return r;
+        }
+        pthread_mutex_lock(&sc->live_lock);
+        if (!sc->closing) {
+                ch->live_next = sc->live;
+                if (sc->live)
+                        sc->live->live_prev = ch;
+                sc->live = ch;
+        }
+        r = sc->closing ? -ESHUTDOWN : 0;
+        pthread_mutex_unlock(&sc->live_lock);
+        if (r < 0) {
+                rpc_client_free(ch->rpc);
                 free(ch);
                 return r;
         }
@@ -206,7 +251,7 @@ int server_client_channel(ServerClient *sc, ServerChannel **ret) {
         if (!sc->channel) {
                 r = rpc_tls_client_credentials(sc->agent_id, &sc->server_id, &creds);
                 if (r >= 0)
-                        r = channel_new(sc->target, creds, &sc->channel);
+                        r = channel_new(sc, creds, &sc->channel);
         }
         if (r >= 0)
                 ch = channel_ref(sc->channel);
@@ -274,7 +319,7 @@ static int anonymous_channel(ServerClient *sc, ServerChannel **ret, SigilErr *re
                                      "-insecureBootstrap)");
         if (r < 0)
                 return r;
-        return channel_new(sc->target, creds, ret);
+        return channel_new(sc, creds, ret);
 }
 
 int server_client_call(ServerClient *sc, bool anonymous, const char *method,

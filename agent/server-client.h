@@ -89,6 +89,13 @@ RpcClient *server_channel_rpc(ServerChannel *ch);
 /* Forget the current channel (after a transport failure): the next caller makes a new one. */
 void server_client_reset_channel(ServerClient *sc, ServerChannel *failed);
 
+/*
+ * For shutdown: cancel every call in flight on every channel (they end with
+ * CANCELLED, as if the server were unreachable) and refuse new channels
+ * (-ESHUTDOWN), so that no thread waits for a server that does not answer.
+ */
+void server_client_shutdown(ServerClient *sc);
+
 /**
  * server_client_call() - one unary call
  * @sc:         the client

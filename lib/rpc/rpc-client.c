@@ -5,6 +5,7 @@
  * same channel from different threads never see each other's events.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
@@ -15,11 +16,22 @@
 
 #define RPC_MD_MAX 8
 
+/* A call waiting for its answer, on its client's list so rpc_client_cancel() finds it. */
+typedef struct RpcInflight {
+        grpc_call *call;
+        struct RpcInflight *prev, *next;
+} RpcInflight;
+
 struct RpcClient {
         grpc_channel *channel;
+        pthread_mutex_t lock;
+        bool cancelled;                 /* rpc_client_cancel() was called: no new calls */
+        RpcInflight *inflight;
 };
 
 struct RpcStream {
+        RpcClient *client;
+        RpcInflight inflight;
         grpc_completion_queue *cq;
         grpc_call *call;
         const ProtobufCMessageDescriptor *resp_desc;
@@ -44,12 +56,14 @@ int rpc_client_new_with_args(const char *target, grpc_channel_credentials *creds
         c = new0(RpcClient, 1);
         if (!c)
                 return -ENOMEM;
+        pthread_mutex_init(&c->lock, NULL);
         if (!creds)
                 creds = insecure = grpc_insecure_credentials_create();
         c->channel = grpc_channel_create(target, creds, args);
         if (insecure)
                 grpc_channel_credentials_release(insecure);
         if (!c->channel) {
+                pthread_mutex_destroy(&c->lock);
                 free(c);
                 return -ENOMEM;
         }
@@ -65,8 +79,47 @@ RpcClient *rpc_client_free(RpcClient *c) {
         if (!c)
                 return NULL;
         grpc_channel_destroy(c->channel);
+        pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
+}
+
+/* Put @call on @c's list. Return: false when @c was cancelled (the call is cancelled too). */
+static bool inflight_add(RpcClient *c, RpcInflight *n, grpc_call *call) {
+        bool ok;
+
+        pthread_mutex_lock(&c->lock);
+        ok = !c->cancelled;
+        *n = (RpcInflight) { .call = call, .next = c->inflight };
+        if (ok) {
+                if (c->inflight)
+                        c->inflight->prev = n;
+                c->inflight = n;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!ok)
+                grpc_call_cancel(call, NULL);
+        return ok;
+}
+
+static void inflight_remove(RpcClient *c, RpcInflight *n) {
+        pthread_mutex_lock(&c->lock);
+        if (n->prev)
+                n->prev->next = n->next;
+        else if (c->inflight == n)
+                c->inflight = n->next;
+        if (n->next)
+                n->next->prev = n->prev;
+        *n = (RpcInflight) {};
+        pthread_mutex_unlock(&c->lock);
+}
+
+void rpc_client_cancel(RpcClient *c) {
+        pthread_mutex_lock(&c->lock);
+        c->cancelled = true;
+        for (RpcInflight *n = c->inflight; n; n = n->next)
+                grpc_call_cancel(n->call, NULL);
+        pthread_mutex_unlock(&c->lock);
 }
 
 static gpr_timespec deadline_after(uint64_t usec) {
@@ -156,10 +209,15 @@ int rpc_client_unary(RpcClient *c, const char *method, const ProtobufCMessage *r
                 ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
                 ops[5].data.recv_status_on_client.status = &code;
                 ops[5].data.recv_status_on_client.status_details = &details;
+                RpcInflight node;
+                bool listed = inflight_add(c, &node, call);
+
                 if (grpc_call_start_batch(call, ops, 6, &tag, NULL) != GRPC_CALL_OK)
                         r = -EIO;
                 else if (!pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), &ok) || !ok)
                         r = -EIO;
+                if (listed)
+                        inflight_remove(c, &node);
         } else if (r == 0)
                 r = -ENOMEM;
 
@@ -210,6 +268,8 @@ int rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMess
                                                     deadline_after(timeout_usec), NULL);
                 if (!st->call)
                         r = -ENOMEM;
+                else if (inflight_add(c, &st->inflight, st->call))
+                        st->client = c;
         }
         grpc_slice_unref(method_slice);
         if (r < 0) {
@@ -291,6 +351,8 @@ RpcStream *rpc_client_stream_free(RpcStream *st) {
 
         if (!st)
                 return NULL;
+        if (st->client)
+                inflight_remove(st->client, &st->inflight);
         if (st->call) {
                 if (!st->ended)
                         grpc_call_cancel(st->call, NULL);

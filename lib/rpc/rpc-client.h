@@ -46,6 +46,13 @@ int rpc_client_new(const char *target, grpc_channel_credentials *creds, RpcClien
 int rpc_client_new_with_args(const char *target, grpc_channel_credentials *creds,
                              const grpc_channel_args *args, RpcClient **ret);
 RpcClient *rpc_client_free(RpcClient *c);
+
+/*
+ * Cancel every call of @c still waiting (unary calls and open streams end
+ * with CANCELLED), and every call made on @c from now on. For shutting down
+ * while another thread waits on a server that does not answer. Thread-safe.
+ */
+void rpc_client_cancel(RpcClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(RpcClient *, rpc_client_free)
 
 /**

@@ -264,6 +264,30 @@ def test_jwt_svid_while_the_server_is_down(t):
     sigiltest.contains(a.log_since_start(), "cannot mint a JWT-SVID", "the reason is logged")
 
 
+def test_stop_while_the_server_hangs(t):
+    """SIGTERM while a JWT-SVID is being minted by a server that does not answer (stopped
+    with SIGSTOP): the agent cancels the call and exits at once, not after its 30 s
+    deadline; the workload gets UNAVAILABLE."""
+    import signal
+    import threading
+    s, a, agent_id, made = wt.setup(t, entries=[("/one", ["unix:uid:0"], [])])
+    c = wt.Client(a.api_sock, timeout=60)
+    os.kill(s.proc.pid, signal.SIGSTOP)
+    try:
+        answer = {}
+        th = threading.Thread(target=lambda: answer.update(
+            status=c.status("FetchJWTSVID", audience=["while-hung"])))
+        th.start()
+        time.sleep(1 * SLOW)    # the mint call is at the stopped server by then
+        a.stop(timeout=10)
+        th.join(30)
+    finally:
+        os.kill(s.proc.pid, signal.SIGCONT)
+    check(a.last_stop_seconds < 10 * SLOW, "stopped in %.1f s" % a.last_stop_seconds)
+    eq(answer.get("status", (None,))[0], SC.UNAVAILABLE, "the workload's answer")
+    c.close()
+
+
 def jwt_claims(token):
     return json.loads(jwk.base64url_decode(token.split(".")[1]))
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cache-private.h"
+#include "list.h"
 #include "sigil/clock.h"
 #include "sigil/log.h"
 
@@ -222,10 +223,7 @@ int cache_watch(Cache *c, const SigilSelectorSet *selectors, void (*cb)(void *us
                 watch_free(w);
                 return -E2BIG;
         }
-        w->next = c->watches;
-        if (c->watches)
-                c->watches->prev = w;
-        c->watches = w;
+        LIST_PREPEND(prev, next, c->watches, w);
         c->n_watches++;
         pthread_mutex_unlock(&c->lock);
         *ret = w;
@@ -240,13 +238,7 @@ void cache_unwatch(Cache *c, CacheWatch *w) {
         own = pins_held_here(w);
         pthread_mutex_lock(&c->lock);
         atomic_store(&w->removed, true);
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                c->watches = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
-        w->prev = w->next = NULL;
+        LIST_REMOVE(prev, next, c->watches, w);
         c->n_watches--;
         /* Notifications running on this very thread cannot finish until we return. */
         while (w->n_pins > own)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "list.h"
 #include "rpc-tls.h"
 #include "server-client.h"
 #include "sigil/clock.h"
@@ -64,12 +65,7 @@ void server_channel_unref(ServerChannel *ch) {
                 return;
         sc = ch->sc;
         pthread_mutex_lock(&sc->live_lock);
-        if (ch->live_prev)
-                ch->live_prev->live_next = ch->live_next;
-        else
-                sc->live = ch->live_next;
-        if (ch->live_next)
-                ch->live_next->live_prev = ch->live_prev;
+        LIST_REMOVE(live_prev, live_next, sc->live, ch);   /* every channel made is listed */
         pthread_mutex_unlock(&sc->live_lock);
         rpc_client_free(ch->rpc);
         free(ch);
@@ -206,12 +202,8 @@ static int channel_new(ServerClient *sc, grpc_channel_credentials *creds, Server
                 return r;
         }
         pthread_mutex_lock(&sc->live_lock);
-        if (!sc->closing) {
-                ch->live_next = sc->live;
-                if (sc->live)
-                        sc->live->live_prev = ch;
-                sc->live = ch;
-        }
+        if (!sc->closing)
+                LIST_PREPEND(live_prev, live_next, sc->live, ch);
         r = sc->closing ? -ESHUTDOWN : 0;
         pthread_mutex_unlock(&sc->live_lock);
         if (r < 0) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "list.h"
 #include "sigil/log.h"
 #include "workload-internal.h"
 
@@ -174,12 +175,7 @@ static void stream_closed(RpcCall *call, void *userdata) {
         if (st->watch)
                 cache_unwatch(api->cfg.cache, st->watch);
         pthread_mutex_lock(&api->lock);
-        if (st->prev)
-                st->prev->next = st->next;
-        else
-                api->streams = st->next;
-        if (st->next)
-                st->next->prev = st->prev;
+        LIST_REMOVE(prev, next, api->streams, st);
         api->n_streams--;
         pthread_mutex_unlock(&api->lock);
         rpc_call_unref(call);

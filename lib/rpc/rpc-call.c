@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "rpc-internal.h"
 
 static void queue_clear(RpcCall *c) {
@@ -36,22 +37,14 @@ static void queue_clear(RpcCall *c) {
 
 static void streams_link(RpcServer *s, RpcCall *c) {
         pthread_mutex_lock(&s->streams_lock);
-        c->streams_next = s->streams;
-        if (s->streams)
-                s->streams->streams_prev = c;
-        s->streams = c;
+        LIST_PREPEND(streams_prev, streams_next, s->streams, c);
         c->listed = true;
         pthread_mutex_unlock(&s->streams_lock);
 }
 
 static void streams_unlink(RpcServer *s, RpcCall *c) {
         pthread_mutex_lock(&s->streams_lock);
-        if (c->streams_prev)
-                c->streams_prev->streams_next = c->streams_next;
-        else
-                s->streams = c->streams_next;
-        if (c->streams_next)
-                c->streams_next->streams_prev = c->streams_prev;
+        LIST_REMOVE(streams_prev, streams_next, s->streams, c);
         c->listed = false;
         pthread_mutex_unlock(&s->streams_lock);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "rpc-client.h"
 
 #define RPC_MD_MAX 8
@@ -90,12 +91,9 @@ static bool inflight_add(RpcClient *c, RpcInflight *n, grpc_call *call) {
 
         pthread_mutex_lock(&c->lock);
         ok = !c->cancelled;
-        *n = (RpcInflight) { .call = call, .next = c->inflight };
-        if (ok) {
-                if (c->inflight)
-                        c->inflight->prev = n;
-                c->inflight = n;
-        }
+        *n = (RpcInflight) { .call = call };
+        if (ok)
+                LIST_PREPEND(prev, next, c->inflight, n);
         pthread_mutex_unlock(&c->lock);
         if (!ok)
                 grpc_call_cancel(call, NULL);
@@ -104,13 +102,7 @@ static bool inflight_add(RpcClient *c, RpcInflight *n, grpc_call *call) {
 
 static void inflight_remove(RpcClient *c, RpcInflight *n) {
         pthread_mutex_lock(&c->lock);
-        if (n->prev)
-                n->prev->next = n->next;
-        else if (c->inflight == n)
-                c->inflight = n->next;
-        if (n->next)
-                n->next->prev = n->prev;
-        *n = (RpcInflight) {};
+        LIST_REMOVE(prev, next, c->inflight, n);
         pthread_mutex_unlock(&c->lock);
 }
 

@@ -17,6 +17,9 @@
 #include "rpc-internal.h"
 #include "sigil/log.h"
 
+/* After the last call, how long idle connections are left to gRPC before being closed. */
+#define RPC_FLUSH_USEC (300 * 1000)
+
 #define RPC_SLOTS_PER_METHOD 8
 
 static void slot_arm(RpcSlot *slot) {
@@ -245,6 +248,38 @@ int rpc_server_start(RpcServer *s, unsigned n_threads) {
         return rpc_unix_start(s);
 }
 
+/* CLOCK_REALTIME @usec from now (pthread_cond_timedwait's clock). */
+static struct timespec timespec_after(uint64_t usec) {
+        struct timespec t;
+
+        (void) clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += (time_t) (usec / 1000000u);
+        t.tv_nsec += (long) (usec % 1000000u) * 1000;
+        if (t.tv_nsec >= 1000000000L) {
+                t.tv_sec++;
+                t.tv_nsec -= 1000000000L;
+        }
+        return t;
+}
+
+static struct timespec timespec_min(struct timespec a, struct timespec b) {
+        return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec) ? a : b;
+}
+
+/* Wait for gRPC's shutdown notice until @deadline. Return: whether it came. */
+static bool wait_shutdown_done(RpcServer *s, struct timespec deadline) {
+        bool done;
+
+        pthread_mutex_lock(&s->shutdown_lock);
+        while (!s->shutdown_done)
+                if (pthread_cond_timedwait(&s->shutdown_cond, &s->shutdown_lock, &deadline) ==
+                    ETIMEDOUT)
+                        break;
+        done = s->shutdown_done;
+        pthread_mutex_unlock(&s->shutdown_lock);
+        return done;
+}
+
 /* Wait until no call is alive, or @deadline (CLOCK_REALTIME) passed. */
 static void wait_calls_gone(RpcServer *s, const struct timespec *deadline) {
         struct timespec now;
@@ -269,23 +304,19 @@ void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec) {
         /* A stream never ends by itself: only unary calls in flight get the grace. */
         rpc_calls_end_streams(s);
 
-        (void) clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += (time_t) (grace_usec / 1000000u);
-        deadline.tv_nsec += (long) (grace_usec % 1000000u) * 1000;
-        if (deadline.tv_nsec >= 1000000000L) {
-                deadline.tv_sec++;
-                deadline.tv_nsec -= 1000000000L;
-        }
-        /* Once no call is left, connections kept open by idle clients are all that remain. */
+        deadline = timespec_after(grace_usec);
+        /*
+         * Once no call is left, connections kept open by idle clients are all
+         * that remain: after a pause in which gRPC writes out the last
+         * statuses (a call is freed when its status is queued, not sent),
+         * close them.
+         */
         wait_calls_gone(s, &deadline);
-        rpc_unix_shutdown_peers(s);
-        pthread_mutex_lock(&s->shutdown_lock);
-        while (!s->shutdown_done)
-                if (pthread_cond_timedwait(&s->shutdown_cond, &s->shutdown_lock, &deadline) ==
-                    ETIMEDOUT)
-                        break;
-        done = s->shutdown_done;
-        pthread_mutex_unlock(&s->shutdown_lock);
+        done = wait_shutdown_done(s, timespec_min(timespec_after(RPC_FLUSH_USEC), deadline));
+        if (!done) {
+                rpc_unix_shutdown_peers(s);
+                done = wait_shutdown_done(s, deadline);
+        }
         if (!done) {
                 log_info("cancelling calls still running after the shutdown grace period");
                 grpc_server_cancel_all_calls(s->server);

@@ -180,6 +180,22 @@ static void sync_call(RpcCall *call, const ProtobufCMessage *req, void *userdata
         c.node->last_seen_at = (int64_t) sigil_now_sec();
         (void) ds_node_update(s->ds, c.node);
         k = sync_hub_attach(s->hub, call, c.id.str, &c.node->selectors);
+        if (k >= 0) {
+                /*
+                 * An eviction or ban between agent_authenticate() and the attach found
+                 * no stream to end. It wrote the datastore before looking for the
+                 * stream, and the stream is in the hub now: so either it ends this
+                 * stream, or this second look sees it.
+                 */
+                _cleanup_(attested_node_freep) AttestedNode *again = NULL;
+                int g = ds_node_get(s->ds, c.id.str, &again);
+
+                if (g == DS_E_NOT_FOUND || (g == 0 && again->banned)) {
+                        sync_hub_disconnect(s->hub, c.id.str, "agent evicted or banned");
+                        agent_caller_done(&c);
+                        return;
+                }
+        }
         if (k < 0)
                 (void) rpc_call_finish(call, k == -E2BIG ? GRPC_STATUS_RESOURCE_EXHAUSTED :
                                                            GRPC_STATUS_INTERNAL,

@@ -91,9 +91,14 @@ int agent_issue_svid(Server *s, const char *agent_id, const uint8_t *csr, size_t
                 .n_csr = n_csr,
         };
 
+        int r;
+
         if (n_csr == 0)
                 return sigil_err_set(reterr, -EINVAL, "missing CSR");
-        return ca_sign_x509_svid(s->ca, &req, ret, reterr);
+        r = ca_sign_x509_svid(s->ca, &req, ret, reterr);
+        if (r == 0)
+                log_debug("signed an agent SVID for '%s' serial=%s", agent_id, ret->serial);
+        return r;
 }
 
 void agent_reply_svid(RpcCall *call, Server *s, const char *agent_id, const CaChain *chain) {
@@ -238,10 +243,34 @@ static int authorised_load(Server *s, AgentCaller *c, Authorised *ret) {
         return 0;
 }
 
-/* Sign one request of a batch; the result message borrows from @chain. */
+/*
+ * The entry @entry_id if it is authorised for the caller. An entry that does
+ * not exist and one that belongs to another agent get the same answer, so an
+ * agent cannot probe for other agents' entries; only @ret_reason, for the
+ * audit line, says which it was.
+ */
+static int entry_for_agent(Server *s, AgentCaller *c, const char *entry_id, Entry **ret,
+                           const char **ret_reason, SigilErr *err) {
+        int k;
+
+        k = registry_authorized_entry(s->registry, c->id.str, &c->node->selectors, entry_id,
+                                      (int64_t) sigil_now_sec(), ret);
+        if (k == -ENOENT || k == -EPERM) {
+                *ret_reason = k == -ENOENT ? "no such entry" : "entry of another agent";
+                return sigil_err_set(err, -EPERM, AGENT_ENTRY_REFUSED);
+        }
+        if (k < 0)
+                return sigil_err_set(err, k, "registry error");
+        return 0;
+}
+
+/*
+ * Sign one request of a batch; the result message borrows from @chain. On a
+ * refusal, @ret_reason may say more than @err for the audit line.
+ */
 static int sign_one(Server *s, AgentCaller *c, const Authorised *auth,
                     const Sigil__Agent__V1__X509SVIDRequest *r, CaChain *chain,
-                    int64_t *ret_revision, SigilErr *err) {
+                    int64_t *ret_revision, const char **ret_reason, SigilErr *err) {
         _cleanup_(entry_freep) Entry *copy = NULL;
         const Entry *e;
         CaX509Request req = {};
@@ -251,15 +280,10 @@ static int sign_one(Server *s, AgentCaller *c, const Authorised *auth,
                 return sigil_err_set(err, -EINVAL, "missing entry ID");
         e = hashmap_get(auth->by_id, r->entry_id);
         if (!e) {
-                /* Not ours: the slow path only tells "no such entry" from "not yours". */
-                k = registry_authorized_entry(s->registry, c->id.str, &c->node->selectors,
-                                              r->entry_id, (int64_t) sigil_now_sec(), &copy);
-                if (k == -ENOENT)
-                        return sigil_err_set(err, DS_E_NOT_FOUND, "no such entry");
-                if (k == -EPERM)
-                        return sigil_err_set(err, -EPERM, "entry is not authorised for this agent");
+                /* Not in the batch's set: authorised since it was loaded, or refused. */
+                k = entry_for_agent(s, c, r->entry_id, &copy, ret_reason, err);
                 if (k < 0)
-                        return sigil_err_set(err, k, "registry error");
+                        return k;
                 e = copy;
         }
         req = (CaX509Request) {
@@ -318,8 +342,10 @@ static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *use
         }
         for (size_t i = 0; i < n; i++) {
                 SigilErr err = {};
+                const char *reason = NULL;
                 int64_t rev = 0;
-                int k = sign_one(s, &c, &auth, r->requests[i], &chains[i], &rev, &err);
+                int k = sign_one(s, &c, &auth, r->requests[i], &chains[i], &rev, &reason,
+                                 &err);
 
                 sigil__agent__v1__x509_svidresult__init(&res[i]);
                 sigil__admin__v1__status__init(&st[i]);
@@ -340,7 +366,7 @@ static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *use
                 ptrs[i] = &res[i];
                 sigil_audit(c.id.str, "svid.sign.x509", r->requests[i]->entry_id,
                             k == 0 ? "ok" : "refused", k == 0 ? "serial=%s" : "reason='%s'",
-                            k == 0 ? chains[i].serial : err.msg);
+                            k == 0 ? chains[i].serial : reason ? reason : err.msg);
         }
         resp.results = ptrs;
         resp.n_results = n;
@@ -363,6 +389,7 @@ static void new_jwt(RpcCall *call, const ProtobufCMessage *req, void *userdata) 
         Sigil__Agent__V1__NewJWTSVIDResponse resp = SIGIL__AGENT__V1__NEW_JWTSVIDRESPONSE__INIT;
         _cleanup_(entry_freep) Entry *e = NULL;
         Server *s = userdata;
+        const char *reason = NULL;
         char *token = NULL;
         uint64_t exp = 0;
         SigilErr err = {};
@@ -372,22 +399,16 @@ static void new_jwt(RpcCall *call, const ProtobufCMessage *req, void *userdata) 
         if (!agent_authenticate(call, s, &c))
                 return;
         k = isempty(r->entry_id) ? sigil_err_set(&err, -EINVAL, "missing entry ID") :
-                                   registry_authorized_entry(s->registry, c.id.str,
-                                                             &c.node->selectors, r->entry_id,
-                                                             (int64_t) sigil_now_sec(), &e);
-        if (k == -EPERM || k == -ENOENT)
-                (void) sigil_err_set(&err, k, k == -EPERM ? "entry is not authorised for this agent" :
-                                                            "no such entry");
+                                   entry_for_agent(s, &c, r->entry_id, &e, &reason, &err);
         if (k == 0)
                 k = ca_sign_jwt_svid(s->ca, e->spiffe_id, (const char *const *) r->audience,
                                      r->n_audience,
                                      e->jwt_svid_ttl > 0 ? (uint64_t) e->jwt_svid_ttl : 0, &token,
                                      &exp, &err);
         sigil_audit(c.id.str, "svid.sign.jwt", r->entry_id, k == 0 ? "ok" : "refused",
-                    k == 0 ? NULL : "reason='%s'", err.msg);
+                    k == 0 ? NULL : "reason='%s'", reason ? reason : err.msg);
         if (k != 0)
-                (void) rpc_call_finish(call, k == -ENOENT ? GRPC_STATUS_NOT_FOUND : sign_status(k),
-                                       "%s", err.msg);
+                (void) rpc_call_finish(call, sign_status(k), "%s", err.msg);
         else {
                 resp.token = token;
                 resp.expires_at = (int64_t) exp;

@@ -11,6 +11,9 @@
 #define AGENT_ATTEST_BURST 20           /* attestation attempts per source address... */
 #define AGENT_ATTEST_PER_MINUTE 30      /* ...and their refill rate */
 
+/* What an agent hears when it asks for an entry that does not exist or is not its own. */
+#define AGENT_ENTRY_REFUSED "entry is not authorised for this agent"
+
 /* The methods of agent-attest.c (no client certificate needed). */
 extern const RpcMethod agent_attest_methods[];
 extern const size_t agent_attest_n_methods;

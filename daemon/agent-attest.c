@@ -4,8 +4,9 @@
  * join_token: the token is consumed (once, atomically) and the agent becomes
  * spiffe://<td>/sigil/agent/join_token/<token>. x509pop: a challenge, then a
  * proof (attest/x509pop.c). Either way the CSR is checked before anything is
- * consumed, banned nodes are refused, attempts are rate limited per source
- * address, and every outcome is audited (never the token itself).
+ * consumed, banned nodes are refused before anything is signed, attempts are
+ * rate limited per source address, and every outcome is audited (never the
+ * token itself).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -115,6 +116,26 @@ static int attest_x509pop(Server *s, const Sigil__Agent__V1__X509PopProof *p,
         return 0;
 }
 
+/*
+ * Whether @a may get an SVID: a banned node may not, and neither may anyone
+ * while the datastore cannot say. Checked before signing, so that a refused
+ * node never gets a certificate (store_node() checks again: a ban may land
+ * while the CA signs).
+ */
+static int node_check_allowed(Server *s, const Attestation *a, SigilErr *err) {
+        _cleanup_(attested_node_freep) AttestedNode *n = NULL;
+        int k;
+
+        k = ds_node_get(s->ds, a->agent_id, &n);
+        if (k == DS_E_NOT_FOUND)
+                return 0;
+        if (k != 0)
+                return sigil_err_set(err, -EIO, "cannot read the node's record");
+        if (n->banned)
+                return sigil_err_set(err, -EPERM, "agent is banned");
+        return 0;
+}
+
 /* Record the node and its new SVID: a new node, or an x509pop node attesting again. */
 static int store_node(Server *s, const Attestation *a, const CaChain *chain) {
         _cleanup_(attested_node_freep) AttestedNode *n = NULL;
@@ -178,6 +199,8 @@ static void attest_call(RpcCall *call, const ProtobufCMessage *req, void *userda
                 k = attest_join_token(s, r->join_token, &a, &err);
         else
                 k = attest_x509pop(s, r->x509pop, &r->csr, &a, &err);
+        if (k == 0)
+                k = node_check_allowed(s, &a, &err);
         if (k == 0)
                 k = agent_issue_svid(s, a.agent_id, r->csr.data, r->csr.len, &chain, &err);
         if (k == 0) {

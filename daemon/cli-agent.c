@@ -69,10 +69,12 @@ static const CliCommand cmd_count = {
 
 /*
  * Whether the agent can attest again by itself. The admin API does not say;
- * a join token works once, every other attestation method can be repeated.
+ * a banned agent cannot until it is evicted, a join token works once, every
+ * other attestation method can be repeated.
  */
 static bool agent_can_reattest(const AdminAgent *a) {
-        return !isempty(a->attestation_type) && !streq(a->attestation_type, "join_token");
+        return !a->banned && !isempty(a->attestation_type) &&
+               !streq(a->attestation_type, "join_token");
 }
 
 static json_t *agent_to_json(const AdminAgent *a) {

@@ -237,6 +237,9 @@ def test_ban_x509pop(t):
     s.cli("agent", "ban", "-spiffeID", agent_id).ok()
     eq(a.wait_exit(10), 1, "a banned x509pop agent does not get back in by re-attesting")
     sigiltest.contains(a.log_since_start(), "banned", "log")
+    # x509pop agents can re-attest, but not while banned.
+    shown = s.cli("agent", "show", "-spiffeID", agent_id, output="json").ok().json()
+    eq((shown["banned"], shown["can_reattest"]), (True, False), "agent show of a banned agent")
     # A new data dir (no stored SVID) is refused at attestation.
     b = Agent(t, s, name="agent2", config=x509pop_agent_config(node)).spawn()
     eq(b.wait_exit(20), 1, "attestation of a banned node")

@@ -17,7 +17,6 @@
 
 #define CA_SUBJECT_MAX 1024
 #define CA_PATH_LEN_MAX 16
-#define X509_TIME_MAX UINT64_C(253402300799)   /* 9999-12-31T23:59:59Z */
 
 /* The attribute types a subject string may use, by OpenSSL short name. */
 static const char *const ca_subject_keys[] = {
@@ -86,6 +85,12 @@ static int ca_parse_subject(const char *s, X509_NAME **ret, SigilErr *reterr) {
         }
         *ret = TAKE_PTR(name);
         return 0;
+}
+
+int sigil_x509_ca_subject_check(const char *subject, SigilErr *reterr) {
+        _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
+
+        return ca_parse_subject(subject, &name, reterr);
 }
 
 static int ca_set_random_serial(X509 *cert) {
@@ -225,7 +230,7 @@ static int ca_check_params(const SigilCaParams *p, SigilErr *reterr) {
         if (sigil_trust_domain_validate(p->trust_domain, NULL, 0) != 0)
                 return sigil_err_set(reterr, -EINVAL, "invalid trust domain '%s'",
                                      p->trust_domain ? p->trust_domain : "");
-        if (p->not_after > X509_TIME_MAX || p->not_before >= p->not_after)
+        if (p->not_after > SIGIL_X509_TIME_MAX || p->not_before >= p->not_after)
                 return sigil_err_set(reterr, -EINVAL, "invalid CA validity period");
         if (p->path_len < -1 || p->path_len > CA_PATH_LEN_MAX)
                 return sigil_err_set(reterr, -EINVAL, "invalid path length constraint %d",

@@ -16,6 +16,7 @@
 #define SIGIL_X509_DNS_NAME_MAX 253
 #define SIGIL_X509_CHAIN_DER_MAX (256u * 1024u)
 #define SIGIL_X509_SERIAL_HEX_MAX 41    /* hex of any RFC 5280 serial (20 bytes), with the NUL */
+#define SIGIL_X509_TIME_MAX UINT64_C(253402300799)      /* 9999-12-31T23:59:59Z: latest notAfter */
 
 /* Parameters of a CA certificate. Times are seconds since the epoch. */
 typedef struct SigilCaParams {
@@ -34,6 +35,18 @@ typedef struct SigilLeafParams {
         uint64_t not_before;
         uint64_t not_after;             /* capped at the issuer's notAfter */
 } SigilLeafParams;
+
+/**
+ * sigil_x509_ca_subject_check() - whether a CA subject string is one the CA functions accept
+ * @subject:    "C=US,O=sigil,CN=..." (comma-separated KEY=value RDNs)
+ * @reterr:     on failure, what is wrong with it; may be NULL
+ *
+ * The same parser as sigil_x509_ca_create_root() and sigil_x509_ca_create_intermediate()
+ * use, so a configuration can be checked before any key exists.
+ *
+ * Return: 0, -EINVAL or -ENOMEM.
+ */
+int sigil_x509_ca_subject_check(const char *subject, SigilErr *reterr);
 
 /**
  * sigil_x509_ca_create_root() - a self-signed root CA certificate

@@ -119,7 +119,7 @@ static int default_string(char **field, const char *value) {
         return *field ? 0 : set_string(field, value);
 }
 
-static void usage(FILE *f) {
+void agent_config_usage(FILE *f) {
         fprintf(f,
                 "Usage: sigil-agent run [options]\n"
                 "       sigil-agent validate -config FILE [options]\n\n"
@@ -176,7 +176,10 @@ static const struct option options[] = {
         {},
 };
 
-/* Flags are read twice: first only -config (so the file comes first), then the rest. */
+/*
+ * Flags are read twice: first only -config (so the file comes first), then the rest. Usage
+ * errors (an unknown or incomplete flag, a stray argument) come out of this first pass.
+ */
 static int find_config_flag(int argc, char *argv[], char **ret, SigilErr *reterr) {
         int c;
 
@@ -184,15 +187,19 @@ static int find_config_flag(int argc, char *argv[], char **ret, SigilErr *reterr
         opterr = 0;
         while ((c = getopt_long_only(argc, argv, "h", options, NULL)) >= 0) {
                 if (c == 'h')
-                        return 1;
-                if (c == '?' || c == ':')
-                        return sigil_err_set(reterr, -EINVAL, "unknown or incomplete flag '%s'",
+                        return AGENT_CONFIG_E_HELP;
+                if (c == '?' || c == ':') {
+                        (void) sigil_err_set(reterr, -EINVAL, "unknown or incomplete flag '%s'",
                                              argv[optind - 1]);
+                        return AGENT_CONFIG_E_USAGE;
+                }
                 if (c == ARG_CONFIG && set_string(ret, optarg) < 0)
                         return -ENOMEM;
         }
-        if (optind < argc)
-                return sigil_err_set(reterr, -EINVAL, "unexpected argument '%s'", argv[optind]);
+        if (optind < argc) {
+                (void) sigil_err_set(reterr, -EINVAL, "unexpected argument '%s'", argv[optind]);
+                return AGENT_CONFIG_E_USAGE;
+        }
         return 0;
 }
 
@@ -361,19 +368,24 @@ static int agent_config_check(AgentConfig *c, SigilErr *reterr) {
         return workload_config_parse(c->workload_api, &c->workload, reterr);
 }
 
-int agent_config_load(int argc, char *argv[], AgentConfig **ret, SigilErr *reterr) {
+int agent_config_load(int argc, char *argv[], bool need_file, AgentConfig **ret,
+                      SigilErr *reterr) {
         _cleanup_(agent_config_freep) AgentConfig *c = agent_config_new_defaults();
         int r;
 
         if (!c)
                 return -ENOMEM;
         r = find_config_flag(argc, argv, &c->config_path, reterr);
-        if (r == 1) {
-                usage(stdout);
-                return 1;
-        }
-        if (r < 0)
+        if (r == AGENT_CONFIG_E_HELP) {
+                agent_config_usage(stdout);
                 return r;
+        }
+        if (r != 0)
+                return r;
+        if (need_file && !c->config_path) {
+                (void) sigil_err_set(reterr, -EINVAL, "-config FILE is required");
+                return AGENT_CONFIG_E_USAGE;
+        }
         if (c->config_path) {
                 r = load_file(c, reterr);
                 if (r < 0)

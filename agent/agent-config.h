@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sigil/error.h"
 #include "sigil/keys.h"
@@ -46,17 +47,30 @@ typedef struct AgentConfig {
         WorkloadServiceConfig workload;
 } AgentConfig;
 
+/* agent_config_load()'s results besides 0 and negative errno. */
+enum {
+        AGENT_CONFIG_E_HELP = 1,        /* -h given: usage printed on stdout */
+        AGENT_CONFIG_E_USAGE,           /* unknown flag, stray argument, missing -config */
+};
+
 /**
  * agent_config_load() - defaults, then the file named by -config (if any), then flags
  * @argc:       argument count (argv[0] is the subcommand name)
  * @argv:       arguments
+ * @need_file:  whether -config is required (validate)
  * @ret:        on success, the checked configuration
  * @reterr:     on failure, one line naming the file, key or flag at fault
  *
- * Return: 0, 1 (-h given: usage printed on stdout), -EINVAL (reason in
- * @reterr) or negative errno.
+ * Return: 0, AGENT_CONFIG_E_HELP, AGENT_CONFIG_E_USAGE (the caller prints the reason in
+ * @reterr and the usage), -EINVAL (bad config or flag value; reason in @reterr) or negative
+ * errno.
  */
-int agent_config_load(int argc, char *argv[], AgentConfig **ret, SigilErr *reterr);
+int agent_config_load(int argc, char *argv[], bool need_file, AgentConfig **ret,
+                      SigilErr *reterr);
+
+/* The usage of `sigil-agent run` and `validate`. */
+void agent_config_usage(FILE *f);
+
 AgentConfig *agent_config_free(AgentConfig *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(AgentConfig *, agent_config_free)
 

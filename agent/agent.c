@@ -354,19 +354,33 @@ static int setup_fds(Agent *a) {
         return 0;
 }
 
-int agent_run(int argc, char *argv[]) {
-        _cleanup_(agent_config_freep) AgentConfig *cfg = NULL;
-        Agent a = { .lock_fd = -1, .signal_fd = -1, .event_fd = -1 };
+/* The configuration; errors are printed here. Return: 0, AGENT_CONFIG_E_* or negative errno. */
+static int load_config(int argc, char *argv[], bool need_file, AgentConfig **ret) {
         SigilErr err = {};
         int r;
 
-        r = agent_config_load(argc, argv, &cfg, &err);
-        if (r == 1)
-                return 0;
-        if (r < 0) {
+        r = agent_config_load(argc, argv, need_file, ret, &err);
+        if (r == AGENT_CONFIG_E_USAGE) {
+                fprintf(stderr, "sigil-agent: %s\n\n", err.msg);
+                agent_config_usage(stderr);
+        } else if (r < 0)
                 fprintf(stderr, "sigil-agent: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                return 1;
-        }
+        return r;
+}
+
+/* The exit status for a load_config() failure: 0 after -h, 2 for a usage error, else 1. */
+static int load_config_exit_status(int r) {
+        return r == AGENT_CONFIG_E_HELP ? 0 : r == AGENT_CONFIG_E_USAGE ? 2 : 1;
+}
+
+int agent_run(int argc, char *argv[]) {
+        _cleanup_(agent_config_freep) AgentConfig *cfg = NULL;
+        Agent a = { .lock_fd = -1, .signal_fd = -1, .event_fd = -1 };
+        int r;
+
+        r = load_config(argc, argv, false, &cfg);
+        if (r != 0)
+                return load_config_exit_status(r);
         if (setup_logging(cfg) < 0)
                 return 1;
         rpc_route_grpc_logs();
@@ -419,13 +433,9 @@ int agent_validate(int argc, char *argv[]) {
         SigilErr err = {};
         int r;
 
-        r = agent_config_load(argc, argv, &cfg, &err);
-        if (r == 1)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "sigil-agent: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                return 1;
-        }
+        r = load_config(argc, argv, true, &cfg);
+        if (r != 0)
+                return load_config_exit_status(r);
         r = validate_files(cfg, &err);
         if (r < 0) {
                 fprintf(stderr, "sigil-agent: %s\n", err.msg[0] ? err.msg : strerror(-r));

@@ -13,13 +13,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attest/x509pop.h"
+#include "ca/ca.h"
+#include "fileio.h"
 #include "json-util.h"
 #include "server-config.h"
+#include "sigil/clock.h"
 #include "sigil/config.h"
 #include "sigil/duration.h"
+#include "sigil/keys.h"
 #include "sigil/spiffeid.h"
+#include "sigil/x509svid.h"
+#include "ssl-util.h"
 
 #define CA_TTL_DEFAULT (24 * 3600 * USEC_PER_SEC)
+#define UPSTREAM_PEM_MAX (1024u * 1024u)
 
 static int parse_uids(const char *path, json_t *v, void *field, SigilErr *reterr) {
         UidList *l = field;
@@ -163,7 +171,7 @@ static int default_string(char **field, const char *value) {
         return *field ? 0 : set_string(field, value);
 }
 
-static void usage(FILE *f) {
+void server_config_usage(FILE *f) {
         fprintf(f,
                 "Usage: sigil-server run [options]\n"
                 "       sigil-server validate -config FILE\n\n"
@@ -204,7 +212,10 @@ static const struct option options[] = {
         {},
 };
 
-/* Flags are read twice: first only -config (so the file comes first), then the rest. */
+/*
+ * Flags are read twice: first only -config (so the file comes first), then the rest. Usage
+ * errors (an unknown or incomplete flag, a stray argument) come out of this first pass.
+ */
 static int find_config_flag(int argc, char *argv[], char **ret, SigilErr *reterr) {
         int c;
 
@@ -212,15 +223,19 @@ static int find_config_flag(int argc, char *argv[], char **ret, SigilErr *reterr
         opterr = 0;
         while ((c = getopt_long_only(argc, argv, "h", options, NULL)) >= 0) {
                 if (c == 'h')
-                        return 1;
-                if (c == '?' || c == ':')
-                        return sigil_err_set(reterr, -EINVAL, "unknown or incomplete flag '%s'",
+                        return SERVER_CONFIG_E_HELP;
+                if (c == '?' || c == ':') {
+                        (void) sigil_err_set(reterr, -EINVAL, "unknown or incomplete flag '%s'",
                                              argv[optind - 1]);
+                        return SERVER_CONFIG_E_USAGE;
+                }
                 if (c == ARG_CONFIG && set_string(ret, optarg) < 0)
                         return -ENOMEM;
         }
-        if (optind < argc)
-                return sigil_err_set(reterr, -EINVAL, "unexpected argument '%s'", argv[optind]);
+        if (optind < argc) {
+                (void) sigil_err_set(reterr, -EINVAL, "unexpected argument '%s'", argv[optind]);
+                return SERVER_CONFIG_E_USAGE;
+        }
         return 0;
 }
 
@@ -322,6 +337,26 @@ static int check_paths(ServerConfig *c, SigilErr *reterr) {
         return 0;
 }
 
+/* What the CA would refuse at start (lib/x509-ca.c), named by key before anything starts. */
+static int check_ca(const ServerConfig *c, SigilErr *reterr) {
+        uint64_t now = sigil_now_sec();
+        int r;
+
+        if (c->ca_ttl < CA_TTL_MIN_SEC * USEC_PER_SEC)
+                return sigil_err_set(reterr, -EINVAL, "server.ca_ttl: must be at least %ds",
+                                     CA_TTL_MIN_SEC);
+        if (now >= SIGIL_X509_TIME_MAX || c->ca_ttl / USEC_PER_SEC > SIGIL_X509_TIME_MAX - now)
+                return sigil_err_set(reterr, -EINVAL,
+                                     "server.ca_ttl: too long (a CA certificate must end by "
+                                     "9999-12-31)");
+        if (c->ca_subject) {
+                r = sigil_x509_ca_subject_check(c->ca_subject, reterr);
+                if (r < 0)
+                        return sigil_err_prefix(reterr, r, "server.ca_subject");
+        }
+        return 0;
+}
+
 static int server_config_check(ServerConfig *c, SigilErr *reterr) {
         char why[256];
         int r;
@@ -335,8 +370,9 @@ static int server_config_check(ServerConfig *c, SigilErr *reterr) {
         r = check_paths(c, reterr);
         if (r < 0)
                 return r;
-        if (c->ca_ttl < 10 * USEC_PER_SEC)
-                return sigil_err_set(reterr, -EINVAL, "server.ca_ttl: must be at least 10s");
+        r = check_ca(c, reterr);
+        if (r < 0)
+                return r;
         if (c->default_x509_svid_ttl < USEC_PER_SEC || c->default_jwt_svid_ttl < USEC_PER_SEC ||
             c->agent_svid_ttl < USEC_PER_SEC || c->join_token_ttl < USEC_PER_SEC)
                 return sigil_err_set(reterr, -EINVAL, "server: TTLs must be at least 1s");
@@ -345,19 +381,24 @@ static int server_config_check(ServerConfig *c, SigilErr *reterr) {
         return 0;
 }
 
-int server_config_load(int argc, char *argv[], ServerConfig **ret, SigilErr *reterr) {
+int server_config_load(int argc, char *argv[], bool need_file, ServerConfig **ret,
+                       SigilErr *reterr) {
         _cleanup_(server_config_freep) ServerConfig *c = config_new_defaults();
         int r;
 
         if (!c)
                 return -ENOMEM;
         r = find_config_flag(argc, argv, &c->config_path, reterr);
-        if (r == 1) {
-                usage(stdout);
-                return 1;
-        }
-        if (r < 0)
+        if (r == SERVER_CONFIG_E_HELP) {
+                server_config_usage(stdout);
                 return r;
+        }
+        if (r != 0)
+                return r;
+        if (need_file && !c->config_path) {
+                (void) sigil_err_set(reterr, -EINVAL, "-config FILE is required");
+                return SERVER_CONFIG_E_USAGE;
+        }
         if (c->config_path) {
                 r = load_file(c, reterr);
                 if (r < 0)
@@ -380,4 +421,107 @@ bool server_config_admin_allowed(const ServerConfig *c, uid_t uid) {
                 if (c->admin_uids.uids[i] == (int64_t) uid)
                         return true;
         return false;
+}
+
+/* The certificates of a PEM file, leaf or upstream CA first. */
+static int load_certs(const char *path, STACK_OF(X509) **ret, SigilErr *reterr) {
+        _cleanup_(sigil_bundle_freep) SigilBundle *b = NULL;
+        _cleanup_(freep) char *pem = NULL;
+        size_t n;
+        int r;
+
+        r = read_full_file(path, UPSTREAM_PEM_MAX, &pem, &n);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot read '%s': %s", path, strerror(-r));
+        /* The bundle parser is strict PEM; any trust domain name serves as a container. */
+        r = sigil_bundle_from_pem("upstream.invalid", pem, n, &b, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, "'%s'", path);
+        *ret = TAKE_PTR(b->x509_authorities);
+        return 0;
+}
+
+/* The upstream certificate chains to the roots of the bundle file, as the CA will check. */
+static int check_upstream_chain(STACK_OF(X509) *certs, STACK_OF(X509) *roots, uint64_t now,
+                                SigilErr *reterr) {
+        _cleanup_(X509_STORE_freep) X509_STORE *store = X509_STORE_new();
+        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+
+        if (!store || !ctx)
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(roots); i++)
+                if (X509_STORE_add_cert(store, sk_X509_value(roots, i)) != 1)
+                        return -ENOMEM;
+        if (X509_STORE_CTX_init(ctx, store, sk_X509_value(certs, 0), certs) != 1)
+                return -ENOMEM;
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+        X509_STORE_CTX_set_time(ctx, 0, (time_t) now);
+        if (X509_verify_cert(ctx) != 1)
+                return sigil_err_set(reterr, -EINVAL,
+                                     "the upstream certificate does not chain to this bundle: %s",
+                                     X509_verify_cert_error_string(
+                                             X509_STORE_CTX_get_error(ctx)));
+        return 0;
+}
+
+#define UPSTREAM_KEY "upstream_authority.disk."
+
+static int check_upstream_files(const ServerConfig *c, SigilErr *reterr) {
+        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL, *roots = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        uint64_t now = sigil_now_sec();
+        X509 *cert;
+        int r;
+
+        r = load_certs(c->upstream_cert_file, &certs, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, UPSTREAM_KEY "cert_file_path");
+        cert = sk_X509_value(certs, 0);
+        if (X509_check_ca(cert) != 1)
+                return sigil_err_set(reterr, -EINVAL, UPSTREAM_KEY "cert_file_path: '%s' is "
+                                     "not a CA certificate", c->upstream_cert_file);
+        r = sigil_key_load_pem(c->upstream_key_file, &key, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, UPSTREAM_KEY "key_file_path");
+        if (X509_check_private_key(cert, key) != 1) {
+                ERR_clear_error();
+                return sigil_err_set(reterr, -EINVAL, UPSTREAM_KEY "key_file_path: '%s' does "
+                                     "not match its certificate (cert_file_path)",
+                                     c->upstream_key_file);
+        }
+        /* What the CA checks of an issuer before it signs (lib/x509-ca.c). */
+        r = x509_check_signing_ca(cert, key, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, UPSTREAM_KEY "cert_file_path");
+        if (sigil_x509_not_after(cert) <= now)
+                return sigil_err_set(reterr, -EINVAL, UPSTREAM_KEY "cert_file_path: the "
+                                     "certificate has expired");
+        if (!c->upstream_bundle_file)
+                return 0;
+        r = load_certs(c->upstream_bundle_file, &roots, reterr);
+        if (r == 0)
+                r = check_upstream_chain(certs, roots, now, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, UPSTREAM_KEY "bundle_file_path");
+        return 0;
+}
+
+int server_config_check_files(const ServerConfig *c, SigilErr *reterr) {
+        X509Pop *pop = NULL;
+        int r;
+
+        if (c->upstream_cert_file) {
+                r = check_upstream_files(c, reterr);
+                if (r < 0)
+                        return r;
+        } else if (c->upstream_bundle_file)
+                return sigil_err_set(reterr, -EINVAL, UPSTREAM_KEY "bundle_file_path: needs "
+                                     "cert_file_path and key_file_path");
+        if (c->x509pop_ca_bundle_path) {
+                r = x509pop_new(c->x509pop_ca_bundle_path, &pop, reterr);
+                if (r < 0)
+                        return sigil_err_prefix(reterr, r, "node_attestors.x509pop.ca_bundle_path");
+                x509pop_free(pop);
+        }
+        return 0;
 }

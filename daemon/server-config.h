@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "sigil/error.h"
@@ -62,17 +63,43 @@ typedef struct ServerConfig {
         char *x509pop_ca_bundle_path;
 } ServerConfig;
 
+/* server_config_load()'s results besides 0 and negative errno. */
+enum {
+        SERVER_CONFIG_E_HELP = 1,       /* -h given: usage printed on stdout */
+        SERVER_CONFIG_E_USAGE,          /* unknown flag, stray argument, missing -config */
+};
+
 /**
  * server_config_load() - defaults, then the file named by -config (if any), then flags
  * @argc:       argument count (argv[0] is the subcommand name)
  * @argv:       arguments
+ * @need_file:  whether -config is required (validate)
  * @ret:        on success, the checked configuration
  * @reterr:     on failure, one line naming the key or flag at fault
  *
- * Return: 0, -EINVAL (bad config or flags; reason in @reterr), 1 (-h given: usage printed),
- * or negative errno.
+ * Return: 0, SERVER_CONFIG_E_HELP, SERVER_CONFIG_E_USAGE (the caller prints the reason in
+ * @reterr and the usage), -EINVAL (bad config or flag value; reason in @reterr), or negative
+ * errno.
  */
-int server_config_load(int argc, char *argv[], ServerConfig **ret, SigilErr *reterr);
+int server_config_load(int argc, char *argv[], bool need_file, ServerConfig **ret,
+                       SigilErr *reterr);
+
+/**
+ * server_config_check_files() - read and check the files the configuration names
+ * @c:          a configuration from server_config_load()
+ * @reterr:     on failure, one line naming the key at fault
+ *
+ * The upstream authority's certificate, key (which must match it and may sign certificates)
+ * and bundle (the certificate must chain to it), and x509pop's CA bundle, checked as the CA
+ * and the attestor will use them.
+ *
+ * Return: 0, -EINVAL or negative errno.
+ */
+int server_config_check_files(const ServerConfig *c, SigilErr *reterr);
+
+/* The usage of `sigil-server run` and `validate`. */
+void server_config_usage(FILE *f);
+
 ServerConfig *server_config_free(ServerConfig *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ServerConfig *, server_config_free)
 

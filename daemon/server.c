@@ -278,20 +278,47 @@ static int setup_logging(const ServerConfig *c) {
         return 0;
 }
 
+/*
+ * The configuration and the files it names, for run and validate alike; errors are printed
+ * here. Return: 0, SERVER_CONFIG_E_HELP, SERVER_CONFIG_E_USAGE or negative errno.
+ */
+static int load_config(int argc, char *argv[], bool need_file, ServerConfig **ret) {
+        _cleanup_(server_config_freep) ServerConfig *cfg = NULL;
+        SigilErr err = {};
+        int r;
+
+        r = server_config_load(argc, argv, need_file, &cfg, &err);
+        if (r == SERVER_CONFIG_E_HELP)
+                return 0;
+        if (r == SERVER_CONFIG_E_USAGE) {
+                fprintf(stderr, "sigil-server: %s\n\n", err.msg);
+                server_config_usage(stderr);
+                return r;
+        }
+        if (r == 0)
+                r = server_config_check_files(cfg, &err);
+        if (r < 0) {
+                fprintf(stderr, "sigil-server: %s\n", err.msg[0] ? err.msg : strerror(-r));
+                return r;
+        }
+        *ret = TAKE_PTR(cfg);
+        return 0;
+}
+
+/* The exit status for a load_config() failure: 0 after -h, 2 for a usage error, else 1. */
+static int load_config_exit_status(int r) {
+        return r == SERVER_CONFIG_E_HELP ? 0 : r == SERVER_CONFIG_E_USAGE ? 2 : 1;
+}
+
 int server_run(int argc, char *argv[]) {
         _cleanup_(server_config_freep) ServerConfig *cfg = NULL;
         Server s = { .lock_fd = -1 };
-        SigilErr err = {};
         sigset_t mask;
         int r;
 
-        r = server_config_load(argc, argv, &cfg, &err);
-        if (r == 1)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "sigil-server: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                return 1;
-        }
+        r = load_config(argc, argv, false, &cfg);
+        if (r != 0)
+                return load_config_exit_status(r);
         r = setup_logging(cfg);
         if (r < 0)
                 return 1;
@@ -321,16 +348,11 @@ int server_run(int argc, char *argv[]) {
 
 int server_validate(int argc, char *argv[]) {
         _cleanup_(server_config_freep) ServerConfig *cfg = NULL;
-        SigilErr err = {};
         int r;
 
-        r = server_config_load(argc, argv, &cfg, &err);
-        if (r == 1)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "sigil-server: %s\n", err.msg[0] ? err.msg : strerror(-r));
-                return 1;
-        }
+        r = load_config(argc, argv, true, &cfg);
+        if (r != 0)
+                return load_config_exit_status(r);
         printf("Configuration is valid.\n");
         return 0;
 }

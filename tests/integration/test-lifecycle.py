@@ -5,6 +5,7 @@ per socket, `sigil-server validate` and `run` with good and broken configuration
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigiltest  # noqa: E402
-from sigiltest import SERVER_BIN, check, contains, eq, not_contains  # noqa: E402
+from agenttest import AGENT_BIN  # noqa: E402
+from sigiltest import SERVER_BIN, check, contains, eq, not_contains, openssl  # noqa: E402
 
 TD = sigiltest.TRUST_DOMAIN
 
@@ -131,6 +133,49 @@ def with_(path, value):
     return json.dumps(c)
 
 
+def make_ca(t, name, ca=True):
+    """A self-signed certificate and its key made by openssl: a CA unless ca=False."""
+    key, crt = t.path(name + ".key"), t.path(name + ".pem")
+    ext = ("basicConstraints=critical,CA:TRUE" if ca else "basicConstraints=critical,CA:FALSE")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", crt, "-subj", "/O=test/CN=" + name, "-days", "30",
+            "-addext", ext, t=t).ok()
+    return crt, key
+
+
+def file_cases(t):
+    """Configurations whose files run would refuse, and the key path each error names."""
+    root, key = make_ca(t, "root")
+    other, other_key = make_ca(t, "other")
+    leaf, leaf_key = make_ca(t, "leaf", ca=False)
+    garbage = t.write("garbage.pem", "not PEM\n")
+    missing = t.path("missing.pem")
+    up = "upstream_authority.disk"
+
+    def disk(cert, k, bundle=None):
+        d = {"cert_file_path": cert, "key_file_path": k}
+        if bundle:
+            d["bundle_file_path"] = bundle
+        return with_(up, d)
+
+    return [
+        (disk(missing, key), r"upstream_authority\.disk\.cert_file_path: .*missing\.pem"),
+        (disk(garbage, key), r"upstream_authority\.disk\.cert_file_path: .*garbage\.pem"),
+        (disk(leaf, leaf_key), r"upstream_authority\.disk\.cert_file_path: .*not a CA"),
+        (disk(root, missing), r"upstream_authority\.disk\.key_file_path: .*missing\.pem"),
+        (disk(root, garbage), r"upstream_authority\.disk\.key_file_path: .*garbage\.pem"),
+        (disk(root, other_key), r"upstream_authority\.disk\.key_file_path: .*does not match"),
+        (disk(root, key, missing), r"upstream_authority\.disk\.bundle_file_path: .*missing"),
+        (disk(root, key, garbage), r"upstream_authority\.disk\.bundle_file_path: .*garbage"),
+        (disk(root, key, other), r"upstream_authority\.disk\.bundle_file_path: .*chain"),
+        (with_(up, {"bundle_file_path": root}), r"upstream_authority\.disk\.bundle_file_path"),
+        (with_("node_attestors.x509pop", {"ca_bundle_path": missing}),
+         r"node_attestors\.x509pop\.ca_bundle_path: .*missing\.pem"),
+        (with_("node_attestors.x509pop", {"ca_bundle_path": garbage}),
+         r"node_attestors\.x509pop\.ca_bundle_path: .*garbage\.pem"),
+    ], (disk(root, key, root), with_("node_attestors.x509pop", {"ca_bundle_path": root}))
+
+
 def test_validate(t):
     good = t.write("good.json", json.dumps(GOOD))
     r = t.run([SERVER_BIN, "validate", "-config", good]).ok()
@@ -144,6 +189,12 @@ def test_validate(t):
         (with_("server.bind_port", "8081"), r"server\.bind_port"),
         (with_("server.ca_ttl", "5s"), r"ca_ttl"),
         (with_("server.ca_ttl", "soon"), r"server\.ca_ttl"),
+        (with_("server.ca_ttl", "100000000d"), r"server\.ca_ttl: too long"),
+        (with_("server.ca_subject", "garbage"), r"server\.ca_subject: .*'garbage' has no '='"),
+        (with_("server.ca_subject", ""), r"server\.ca_subject: .*empty"),
+        (with_("server.ca_subject", "/C=US/O=Acme/CN=root"), r"server\.ca_subject: .*'/C'"),
+        (with_("server.ca_subject", "/X=foo"), r"server\.ca_subject: "),
+        (with_("server.ca_subject", "O=Acme,X=foo"), r"server\.ca_subject: .*'X'"),
         (with_("server.log_level", "loud"), r"server\.log_level"),
         (with_("server.trust_domain", "Bad TD"), r"trust.domain"),
         (with_("server.admin_uids", ["root"]), r"server\.admin_uids"),
@@ -157,16 +208,19 @@ def test_validate(t):
         ('{"server": {"trust_domain": ', r"bad\.json:1:\d+: "),
         ('{"server": {}}', r"trust domain is required"),
     ]
-    for text, match in cases:
+    bad_files, good_files = file_cases(t)
+    for text, match in cases + bad_files:
         path = t.write("bad.json", text)
         r = t.run([SERVER_BIN, "validate", "-config", path])
         r.fails(1, r"^sigil-server: .*" + match, admin=False)
         eq(len(r.err.splitlines()), 1, "one line for a bad config: %r" % r)
         eq(r.out, "", "nothing on stdout for a bad config")
+    for text in good_files + (with_("server.ca_subject", "C=US, O=Acme,CN=root"),
+                              with_("server.ca_ttl", "36500d")):
+        r = t.run([SERVER_BIN, "validate", "-config", t.write("fine.json", text)]).ok()
+        eq(r.out, "Configuration is valid.\n", "validate of %s" % text)
     t.run([SERVER_BIN, "validate", "-config", t.path("missing.json")]).fails(
         1, "missing", admin=False)
-    t.run([SERVER_BIN, "validate"]).fails(1, r"trust domain is required", admin=False)
-    t.run([SERVER_BIN, "validate", "-config", good, "-frob"]).fails(1, r"-frob", admin=False)
     # Flags override the file (the harness passes -trustDomain, -socketPath, ...).
     s = t.server(config={"server": {"trust_domain": "file.test", "ca_ttl": "2h",
                                     "socket_path": t.path("file.sock")}})
@@ -176,13 +230,43 @@ def test_validate(t):
 
 
 def test_run_refuses_bad_config(t):
-    s = t.server(start=False, config=with_("server.ca_ttl", "5s"))
-    s.spawn()
-    rc, log = s.wait_exit()
-    eq(rc, 1, "exit status of run with a bad config")
-    contains(log, "ca_ttl", "run names the bad key")
-    check(not os.path.exists(s.sock), "no socket")
-    check(not os.path.exists(s.data_dir), "no data dir created for a bad config")
+    bad_files, _ = file_cases(t)
+    cases = [(with_("server.ca_ttl", "5s"), r"server\.ca_ttl"),
+             (with_("server.ca_ttl", "100000000d"), r"server\.ca_ttl"),
+             (with_("server.ca_subject", "garbage"), r"server\.ca_subject")] + bad_files[:7:3]
+    for i, (text, match) in enumerate(cases):
+        s = t.server(start=False, name="bad%d" % i, config=text)
+        s.spawn()
+        rc, log = s.wait_exit()
+        eq(rc, 1, "exit status of run with a bad config (%s)" % match)
+        check(re.search(match, log), "run names the bad key %r:\n%s" % (match, log))
+        check(not os.path.exists(s.sock), "no socket")
+        check(not os.path.exists(s.data_dir), "no data dir created for a bad config")
+
+
+def usage_error(t, argv, match):
+    """argv is a usage error: the reason, a blank line and the usage on stderr, exit 2."""
+    name = os.path.basename(argv[0])
+    r = t.run(argv)
+    r.fails(2, r"^%s: .*%s.*\n\nUsage: %s run" % (name, match, name), admin=False)
+    eq(r.out, "", "nothing on stdout for a usage error")
+
+
+def test_usage_errors(t):
+    good = t.write("good.json", json.dumps(GOOD))
+    agent = t.write("agent.json", json.dumps({"agent": {
+        "trust_domain": TD, "server_address": "127.0.0.1", "insecure_bootstrap": True}}))
+    for binary, config in ((SERVER_BIN, good), (AGENT_BIN, agent)):
+        usage_error(t, [binary, "validate", "-config", config, "-frob"], r"'-frob'")
+        usage_error(t, [binary, "validate", "-config", config, "extra"], r"'extra'")
+        usage_error(t, [binary, "validate", "-config"], r"'-config'")
+        usage_error(t, [binary, "validate"], r"-config FILE is required")
+        usage_error(t, [binary, "run", "-frob"], r"'-frob'")
+        usage_error(t, [binary, "run", "-config", config, "extra"], r"'extra'")
+        # A bad value is a configuration error (exit 1, one line), not a usage error.
+        r = t.run([binary, "validate", "-config", config, "-logLevel", "loud"])
+        r.fails(1, r"-logLevel", admin=False)
+        eq(len(r.err.splitlines()), 1, "one line for a bad flag value: %r" % r)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ static void write_file(const char *path, const char *text) {
 #define LOAD(ret, err, ...)                                                                   \
         ({                                                                                    \
                 char *_argv[] = { (char *) "run", __VA_ARGS__, NULL };                        \
-                agent_config_load((int) ELEMENTSOF(_argv) - 1, _argv, (ret), (err));          \
+                agent_config_load((int) ELEMENTSOF(_argv) - 1, _argv, false, (ret), (err));   \
         })
 
 static void test_flags_alone(void **state) {
@@ -175,10 +175,6 @@ static void test_errors(void **state) {
                           "0" }, "-serverPort: invalid port '0'" },
                 { NULL, { "-trustDomain", "example.org", "-serverAddress", "a", "-serverPort",
                           "80x" }, "-serverPort: invalid port '80x'" },
-                { NULL, { "-trustDomain", "example.org", "-serverAddress", "a", "-colour" },
-                  "unknown or incomplete flag '-colour'" },
-                { NULL, { "-trustDomain", "example.org", "-serverAddress", "a", "extra" },
-                  "unexpected argument 'extra'" },
                 { NULL, { "-trustDomain", "example.org", "-serverAddress", "a", "-trustBundle",
                           "/b", "-insecureBootstrap" }, "not both" },
                 { NULL, { "-trustDomain", "example.org", "-serverAddress", "a", "-joinToken",
@@ -205,7 +201,7 @@ static void test_errors(void **state) {
                 }
                 for (size_t k = 0; k < ELEMENTSOF(cases[i].flags) && cases[i].flags[k]; k++)
                         argv[argc++] = (char *) cases[i].flags[k];
-                if (agent_config_load(argc, argv, &c, &err) != -EINVAL)
+                if (agent_config_load(argc, argv, false, &c, &err) != -EINVAL)
                         fail_msg("case %zu: expected -EINVAL", i);
                 assert_null(c);
                 assert_strstr(err.msg, cases[i].message);
@@ -259,7 +255,33 @@ static void test_help(void **state) {
         _cleanup_(agent_config_freep) AgentConfig *c = NULL;
         SigilErr err = {};
 
-        assert_int_equal(LOAD(&c, &err, "-h"), 1);
+        assert_int_equal(LOAD(&c, &err, "-h"), AGENT_CONFIG_E_HELP);
+        assert_null(c);
+}
+
+/* Usage errors are told apart from bad values: the caller prints usage and exits 2. */
+static void test_usage_errors(void **state) {
+        _cleanup_(agent_config_freep) AgentConfig *c = NULL;
+        char *validate[] = { (char *) "validate", (char *) "-trustDomain", (char *) "example.org",
+                             (char *) "-serverAddress", (char *) "a", NULL };
+        SigilErr err = {};
+
+        assert_int_equal(LOAD(&c, &err, "-trustDomain", "example.org", "-serverAddress", "a",
+                              "-colour"), AGENT_CONFIG_E_USAGE);
+        assert_strstr(err.msg, "unknown or incomplete flag '-colour'");
+        assert_int_equal(LOAD(&c, &err, "-trustDomain", "example.org", "-serverAddress", "a",
+                              "extra"), AGENT_CONFIG_E_USAGE);
+        assert_strstr(err.msg, "unexpected argument 'extra'");
+        assert_int_equal(LOAD(&c, &err, "-trustDomain"), AGENT_CONFIG_E_USAGE);
+        assert_strstr(err.msg, "'-trustDomain'");
+        /* validate needs -config, even when the flags alone would do for run. */
+        assert_int_equal(agent_config_load((int) ELEMENTSOF(validate) - 1, validate, true, &c,
+                                           &err), AGENT_CONFIG_E_USAGE);
+        assert_strstr(err.msg, "-config FILE is required");
+        assert_null(c);
+        /* A bad flag value is a configuration error, not a usage error. */
+        assert_int_equal(LOAD(&c, &err, "-trustDomain", "example.org", "-serverAddress", "a",
+                              "-logLevel", "loud"), -EINVAL);
         assert_null(c);
 }
 
@@ -272,6 +294,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_x509pop_checks, setup, teardown),
                 cmocka_unit_test(test_socket_path_length),
                 cmocka_unit_test(test_help),
+                cmocka_unit_test(test_usage_errors),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

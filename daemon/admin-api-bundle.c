@@ -162,30 +162,17 @@ static int load_federated(Server *s, const char *td, SigilBundle **ret) {
         return sigil_bundle_from_spiffe_json(td, json, strlen(json), ret, NULL);
 }
 
-static void list_federated(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
+/* Reply with the bundles of @tds (one page); a stored bundle that does not parse is skipped. */
+static void list_federated_reply(RpcCall *call, Server *s, char **tds, const char *next) {
         Sigil__Admin__V1__ListFederatedBundlesResponse resp =
                 SIGIL__ADMIN__V1__LIST_FEDERATED_BUNDLES_RESPONSE__INIT;
-        _cleanup_(strv_freep) char **tds = NULL;
-        Server *s = userdata;
-        char caller[ADMIN_CALLER_MAX];
-        BundleProto *protos = NULL;
-        Sigil__Admin__V1__Bundle **ptrs = NULL;
-        SigilBundle **bundles = NULL;
-        size_t n = 0, k = 0;
-        int r;
+        size_t n = strv_length(tds), k = 0;
+        BundleProto *protos = new0(BundleProto, n);
+        Sigil__Admin__V1__Bundle **ptrs = new0(Sigil__Admin__V1__Bundle *, n);
+        SigilBundle **bundles = new0(SigilBundle *, n);
+        int r = protos && ptrs && bundles ? 0 : -ENOMEM;
 
-        if (!admin_authorize(call, s, caller, sizeof(caller)))
-                return;
-        r = ds_bundle_list(s->ds, &tds);
-        n = strv_length(tds);
-        protos = new0(BundleProto, n);
-        ptrs = new0(Sigil__Admin__V1__Bundle *, n);
-        bundles = new0(SigilBundle *, n);
-        if (r < 0 || !protos || !ptrs || !bundles)
-                r = -ENOMEM;
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                if (streq(tds[i], s->cfg->trust_domain))
-                        continue;
                 if (load_federated(s, tds[i], &bundles[k]) != 0) {
                         log_warning("stored bundle of '%s' does not parse; skipped", tds[i]);
                         continue;
@@ -199,7 +186,7 @@ static void list_federated(RpcCall *call, const ProtobufCMessage *req, void *use
         else {
                 resp.bundles = ptrs;
                 resp.n_bundles = k;
-                resp.next_page_token = (char *) "";
+                resp.next_page_token = (char *) (next ? next : "");
                 (void) rpc_call_reply(call, &resp.base);
         }
         for (size_t i = 0; i < k; i++) {
@@ -209,6 +196,33 @@ static void list_federated(RpcCall *call, const ProtobufCMessage *req, void *use
         free(protos);
         free(ptrs);
         free(bundles);
+}
+
+/* Federated bundles by trust domain name, paged like ListEntries (the token is the last name). */
+static void list_federated(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
+        const Sigil__Admin__V1__ListFederatedBundlesRequest *r = (const void *) req;
+        _cleanup_(strv_freep) char **tds = NULL;
+        _cleanup_(freep) char *next = NULL;
+        Server *s = userdata;
+        char caller[ADMIN_CALLER_MAX];
+        int k;
+
+        if (!admin_authorize(call, s, caller, sizeof(caller)))
+                return;
+        if (r->page_size < 0 || r->page_size > DS_PAGE_SIZE_MAX) {
+                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "page_size must be 0..%d", DS_PAGE_SIZE_MAX);
+                return;
+        }
+        k = ds_bundle_list(s->ds, s->cfg->trust_domain, r->page_token,
+                           r->page_size ? (size_t) r->page_size : DS_PAGE_SIZE_DEFAULT, &tds,
+                           &next);
+        if (k != 0) {
+                (void) rpc_call_finish(call, admin_status_from_error(k),
+                                       k == -EINVAL ? "invalid page token" : "cannot list bundles");
+                return;
+        }
+        list_federated_reply(call, s, tds, next);
 }
 
 static void set_federated(RpcCall *call, const ProtobufCMessage *req, void *userdata) {

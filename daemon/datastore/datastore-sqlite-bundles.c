@@ -102,20 +102,20 @@ static int strv_push(char ***l, size_t *n, char *s) {
         return 0;
 }
 
-int ds_bundle_list(Datastore *ds, char ***ret_tds) {
-        DS_LOCK(ds);
+/* Read the trust domains of one page into @l; @limit -1 = all. */
+static int bundle_list_rows(Datastore *ds, const char *exclude, const char *after, int64_t limit,
+                            char ***l, size_t *n) {
         _cleanup_(ds_stmt_resetp) sqlite3_stmt *st = NULL;
-        _cleanup_(strv_freep) char **l = NULL;
-        size_t n = 0;
         int r;
 
-        assert(ret_tds);
-        l = new0(char *, 1);
-        if (!l)
-                return -ENOMEM;
         r = ds_prepare(ds, DS_STMT_BUNDLE_LIST,
-                       "SELECT trust_domain FROM bundles ORDER BY trust_domain", &st);
+                       "SELECT trust_domain FROM bundles WHERE trust_domain > ?1 "
+                       "AND trust_domain != ?2 ORDER BY trust_domain LIMIT ?3", &st);
         if (r < 0)
+                return r;
+        if ((r = ds_bind_text(ds, st, 1, after)) < 0 ||
+            (r = ds_bind_text(ds, st, 2, exclude)) < 0 ||
+            (r = ds_bind_int64(ds, st, 3, limit)) < 0)
                 return r;
         while ((r = ds_step(ds, st)) > 0) {
                 char *td = NULL;
@@ -127,15 +127,48 @@ int ds_bundle_list(Datastore *ds, char ***ret_tds) {
                         free(td);
                         return log_debug_errno(-EBADMSG, "datastore: bad trust domain in bundles");
                 }
-                r = strv_push(&l, &n, td);
+                r = strv_push(l, n, td);
                 if (r < 0) {
                         free(td);
                         return r;
                 }
         }
+        return r;
+}
+
+int ds_bundle_list(Datastore *ds, const char *exclude_td, const char *page_token,
+                   size_t page_size, char ***ret_tds, char **ret_next) {
+        DS_LOCK(ds);
+        _cleanup_(strv_freep) char **l = NULL;
+        _cleanup_(freep) char *next = NULL;
+        size_t n = 0;
+        int64_t limit;
+        int r;
+
+        assert(ret_tds);
+        assert(ret_next);
+        if (ds_page_limit(page_size, &limit) < 0)
+                return -EINVAL;
+        if (!isempty(page_token) && !td_is_valid(page_token))
+                return -EINVAL;
+        l = new0(char *, 1);
+        if (!l)
+                return -ENOMEM;
+        r = bundle_list_rows(ds, exclude_td ? exclude_td : "", page_token ? page_token : "", limit,
+                             &l, &n);
         if (r < 0)
                 return r;
+        if (page_size > 0 && n > page_size) {
+                /* The extra row only says that another page follows; it starts after the last. */
+                n--;
+                free(l[n]);
+                l[n] = NULL;
+                next = strdup(l[n - 1]);
+                if (!next)
+                        return -ENOMEM;
+        }
         *ret_tds = TAKE_PTR(l);
+        *ret_next = TAKE_PTR(next);
         return 0;
 }
 

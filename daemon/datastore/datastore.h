@@ -250,8 +250,19 @@ int ds_bundle_get(Datastore *ds, const char *td, char **ret_json);
 int ds_bundle_put(Datastore *ds, const char *td, const char *json);
 /* Return: 0, DS_E_NOT_FOUND or negative errno. */
 int ds_bundle_delete(Datastore *ds, const char *td);
-/* All trust domains with a stored bundle, sorted; NULL-terminated. */
-int ds_bundle_list(Datastore *ds, char ***ret_tds);
+/**
+ * ds_bundle_list() - one page of the trust domains with a stored bundle, sorted by name
+ * @ds:         datastore
+ * @exclude_td: a trust domain to leave out (the server's own), or NULL
+ * @page_token: "" or NULL for the first page, else the token a previous call returned
+ * @page_size:  1..DS_PAGE_SIZE_MAX; 0 = all remaining (no paging)
+ * @ret_tds:    on success, the names, NULL-terminated
+ * @ret_next:   on success, the next page token, or NULL when this was the last page
+ *
+ * Return: 0, -EINVAL (bad page size or token) or negative errno.
+ */
+int ds_bundle_list(Datastore *ds, const char *exclude_td, const char *page_token,
+                   size_t page_size, char ***ret_tds, char **ret_next);
 
 /* ---- small key/value state (CA journal and the like) ---- */
 

@@ -1152,9 +1152,66 @@ static void test_nodes(void **state) {
 
 /* ---- bundles and kv ---- */
 
+/* Pages of @page_size from the start; every name, in order, joined by ' '. */
+static void bundle_pages(Datastore *ds, size_t page_size, char *buf, size_t n_buf,
+                         size_t *ret_pages) {
+        _cleanup_(freep) char *token = NULL;
+        size_t pages = 0;
+
+        buf[0] = '\0';
+        do {
+                _cleanup_(strv_freep) char **tds = NULL;
+                char *next = NULL;
+
+                assert_int_equal(ds_bundle_list(ds, TD, token, page_size, &tds, &next), 0);
+                assert_true(strv_length(tds) <= page_size);
+                assert_true(next == NULL || strv_length(tds) == page_size);
+                for (size_t i = 0; tds[i]; i++) {
+                        (void) strncat(buf, tds[i], n_buf - strlen(buf) - 1);
+                        (void) strncat(buf, " ", n_buf - strlen(buf) - 1);
+                }
+                free(token);
+                token = next;
+                pages++;
+        } while (token);
+        *ret_pages = pages;
+}
+
+/* Keyset paging by name, the own trust domain left out, as ListFederatedBundles uses it. */
+static void test_bundle_list_pages(void **state) {
+        static const char *const names[] = { "e.org", "a.org", TD, "c.org", "b.org", "d.org" };
+        _cleanup_(strv_freep) char **tds = NULL;
+        Fixture *f = *state;
+        char *next = NULL;
+        char all[256];
+        size_t pages;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                assert_int_equal(ds_bundle_put(f->ds, names[i], "{\"keys\":[]}"), 0);
+        bundle_pages(f->ds, 2, all, sizeof(all), &pages);
+        assert_string_equal(all, "a.org b.org c.org d.org e.org ");
+        assert_int_equal(pages, 3);
+        bundle_pages(f->ds, 5, all, sizeof(all), &pages);
+        assert_string_equal(all, "a.org b.org c.org d.org e.org ");
+        assert_int_equal(pages, 1);             /* exactly one page: no empty second page */
+        bundle_pages(f->ds, 1, all, sizeof(all), &pages);
+        assert_int_equal(pages, 5);
+        /* A token is a name: paging goes on after it even if it was deleted meanwhile. */
+        assert_int_equal(ds_bundle_list(f->ds, NULL, "b.org", 2, &tds, &next), 0);
+        assert_int_equal(strv_length(tds), 2);
+        assert_string_equal(tds[0], "c.org");
+        assert_string_equal(tds[1], "d.org");
+        assert_string_equal(next, "d.org");
+        free(next);
+        assert_int_equal(ds_bundle_list(f->ds, NULL, "not a name", 2, &tds, &next),
+                         -EINVAL);
+        assert_int_equal(ds_bundle_list(f->ds, NULL, NULL, DS_PAGE_SIZE_MAX + 1, &tds, &next),
+                         -EINVAL);
+}
+
 static void test_bundles_kv(void **state) {
         Fixture *f = *state;
-        _cleanup_(freep) char *json = NULL, *value = NULL;
+        _cleanup_(freep) char *json = NULL, *value = NULL, *next = NULL;
         _cleanup_(strv_freep) char **tds = NULL;
 
         assert_int_equal(ds_bundle_get(f->ds, TD, &json), DS_E_NOT_FOUND);
@@ -1167,7 +1224,8 @@ static void test_bundles_kv(void **state) {
         assert_int_equal(ds_bundle_put(f->ds, "c.org", "{not json"), -EINVAL);
         assert_int_equal(ds_bundle_put(f->ds, "Bad.Org", "{}"), -EINVAL);
         assert_int_equal(ds_bundle_put(f->ds, "spiffe://x.org", "{}"), -EINVAL);
-        assert_int_equal(ds_bundle_list(f->ds, &tds), 0);
+        assert_int_equal(ds_bundle_list(f->ds, NULL, NULL, 0, &tds, &next), 0);
+        assert_null(next);
         assert_int_equal(strv_length(tds), 3);
         assert_string_equal(tds[0], "a.org");
         assert_string_equal(tds[1], "b.org");
@@ -1358,6 +1416,7 @@ int main(void) {
                 T(test_concurrent_creates),
                 T(test_nodes),
                 T(test_bundles_kv),
+                T(test_bundle_list_pages),
                 T(test_persistence),
                 T(test_bench),
         };

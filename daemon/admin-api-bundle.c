@@ -248,8 +248,8 @@ static void set_federated(RpcCall *call, const ProtobufCMessage *req, void *user
                 k = sigil_bundle_to_spiffe_json(b, &json);
         if (k == 0)
                 k = ds_bundle_put(s->ds, b->td.name, json);
-        sigil_audit(caller, "bundle.set", b ? b->td.name : NULL, k == 0 ? "ok" : "refused",
-                    NULL);
+        sigil_audit(caller, "bundle.set", b ? b->td.name : NULL, admin_audit_result(k),
+                    k == 0 ? NULL : "reason='%s'", err.msg[0] ? err.msg : "cannot store it");
         if (k == 0 && s->hub)
                 sync_hub_federated_changed(s->hub, b->td.name, json);
         if (k != 0) {
@@ -279,7 +279,8 @@ static void delete_federated(RpcCall *call, const ProtobufCMessage *req, void *u
                 if (k == DS_E_NOT_FOUND)
                         (void) sigil_err_set(&err, k, "no bundle for trust domain '%s'", td.name);
         }
-        sigil_audit(caller, "bundle.delete", r->trust_domain, k == 0 ? "ok" : "refused", NULL);
+        sigil_audit(caller, "bundle.delete", r->trust_domain, admin_audit_result(k),
+                    k == 0 ? NULL : "reason='%s'", err.msg[0] ? err.msg : "cannot delete it");
         if (k == 0 && s->hub)
                 sync_hub_federated_changed(s->hub, td.name, NULL);
         if (k != 0) {
@@ -314,8 +315,8 @@ static void mint_x509(RpcCall *call, const ProtobufCMessage *req, void *userdata
         k = r->ttl < 0 ? sigil_err_set(&err, -EINVAL, "ttl must not be negative") :
             r->csr.len == 0 ? sigil_err_set(&err, -EINVAL, "missing CSR") :
                               ca_sign_x509_svid(s->ca, &cr, &chain, &err);
-        sigil_audit(caller, "svid.mint.x509", r->spiffe_id, k == 0 ? "ok" : err.msg,
-                    k == 0 ? "serial=%s" : NULL, chain.serial);
+        sigil_audit(caller, "svid.mint.x509", r->spiffe_id, admin_audit_result(k),
+                    k == 0 ? "serial=%s" : "reason='%s'", k == 0 ? chain.serial : err.msg);
         if (k < 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k), "%s", err.msg);
                 return;
@@ -355,8 +356,12 @@ static void mint_jwt(RpcCall *call, const ProtobufCMessage *req, void *userdata)
                          ca_sign_jwt_svid(s->ca, r->spiffe_id, (const char *const *) r->audience,
                                           r->n_audience, r->ttl > 0 ? (uint64_t) r->ttl : 0,
                                           &token, &exp, &err);
-        sigil_audit(caller, "svid.mint.jwt", r->spiffe_id, k == 0 ? "ok" : err.msg,
-                    k == 0 ? "exp=%llu" : NULL, (unsigned long long) exp);
+        if (k == 0)
+                sigil_audit(caller, "svid.mint.jwt", r->spiffe_id, "ok", "exp=%llu",
+                            (unsigned long long) exp);
+        else
+                sigil_audit(caller, "svid.mint.jwt", r->spiffe_id, admin_audit_result(k),
+                            "reason='%s'", err.msg);
         if (k < 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k), "%s", err.msg);
                 return;

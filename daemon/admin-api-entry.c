@@ -360,6 +360,22 @@ static int update_one(Server *s, const char *caller, const Sigil__Admin__V1__Ent
         return 0;
 }
 
+/* One audit line per entry of a batch: a one-word result, and the reason of a failure. */
+static void audit_entry(const char *caller, const char *action, const char *id,
+                        const char *spiffe_id, int k, const char *reason) {
+        const char *result = admin_audit_result(k);
+
+        if (isempty(reason))
+                reason = k == 0 ? "" : "internal error";
+        if (spiffe_id && k == 0)
+                sigil_audit(caller, action, id, result, "spiffe_id='%s'", spiffe_id);
+        else if (spiffe_id)
+                sigil_audit(caller, action, id, result, "spiffe_id='%s' reason='%s'", spiffe_id,
+                            reason);
+        else
+                sigil_audit(caller, action, id, result, k == 0 ? NULL : "reason='%s'", reason);
+}
+
 typedef int (*BatchOp)(Server *s, const char *caller, const Sigil__Admin__V1__Entry *p,
                        Entry **ret, SigilErr *err);
 
@@ -389,8 +405,10 @@ static void batch_entries(RpcCall *call, Server *s, Sigil__Admin__V1__Entry **in
                 SigilErr err = {};
                 int k = op(s, caller, in[i], &items[i].entry, &err);
 
-                sigil_audit(caller, action, items[i].entry ? items[i].entry->id : in[i]->spiffe_id,
-                            k == 0 ? "ok" : err.msg, "spiffe_id='%s'", in[i]->spiffe_id);
+                audit_entry(caller, action,
+                            items[i].entry ? items[i].entry->id :
+                            !isempty(in[i]->id) ? in[i]->id : in[i]->spiffe_id,
+                            in[i]->spiffe_id, k, err.msg);
                 items[i].status = status_new(k, k == 0 ? NULL : err.msg);
                 if (!items[i].status ||
                     (k == 0 && admin_entry_to_proto(items[i].entry, &items[i].proto) < 0))
@@ -454,7 +472,7 @@ static void batch_delete(RpcCall *call, const ProtobufCMessage *req, void *userd
                 const char *msg = k == 0 ? NULL : k == DS_E_NOT_FOUND ? "entry not found" :
                                   k == -EINVAL ? "missing entry ID" : "datastore error";
 
-                sigil_audit(caller, "entry.delete", r->ids[i], k == 0 ? "ok" : msg, NULL);
+                audit_entry(caller, "entry.delete", r->ids[i], NULL, k, msg);
                 statuses[i] = status_new(k, msg);
                 fail = !statuses[i];
                 sigil__admin__v1__batch_delete_entry_response__result__init(&res[i]);

@@ -68,6 +68,20 @@ grpc_status_code admin_status_from_error(int r) {
         }
 }
 
+const char *admin_audit_result(int r) {
+        switch (admin_status_from_error(r)) {
+        case GRPC_STATUS_OK:
+                return "ok";
+        case GRPC_STATUS_PERMISSION_DENIED:
+                return "denied";
+        case GRPC_STATUS_INTERNAL:
+        case GRPC_STATUS_UNAVAILABLE:
+                return "failed";
+        default:
+                return "refused";
+        }
+}
+
 static void health_check(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
         Sigil__Admin__V1__HealthCheckResponse resp = SIGIL__ADMIN__V1__HEALTH_CHECK_RESPONSE__INIT;
         Server *s = userdata;

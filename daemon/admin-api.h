@@ -27,6 +27,12 @@ bool admin_authorize(RpcCall *call, Server *s, char *caller, size_t n_caller);
 /* Map a negative errno or a DS_E_* outcome to a gRPC status code. */
 grpc_status_code admin_status_from_error(int r);
 
+/*
+ * The one-word audit result for the same outcome: "ok", "denied", "failed" (our fault: the
+ * datastore, memory) or "refused" (the request's fault); the reason goes in reason='...'.
+ */
+const char *admin_audit_result(int r);
+
 /* The method tables of each service file. */
 extern const RpcMethod admin_entry_methods[];
 extern const size_t admin_entry_n_methods;

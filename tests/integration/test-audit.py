@@ -95,6 +95,50 @@ def test_audit_lines(t):
             not_contains(text, value, "%s in the %s" % (what, where))
 
 
+RESULT_WORDS = ("ok", "failed", "refused", "denied")
+
+
+def test_audit_failure_results(t):
+    """A failure's result is one word; what went wrong is in reason='...'."""
+    audit = t.path("audit.log")
+    s = t.server(config={"server": {"audit_log_file": audit}})
+    e = s.cli("entry", "create", "-spiffeID", SID, "-parentID", NODE, "-selector",
+              "unix:uid:1", output="json").ok().json()["results"][0]["entry"]
+    s.cli("entry", "create", "-spiffeID", SID, "-parentID", NODE, "-selector",
+          "unix:uid:1").fails(1, "AlreadyExists")
+    s.cli("entry", "update", "-entryID", "00000000-0000-4000-8000-00000000dead", "-spiffeID",
+          SID, "-parentID", NODE, "-selector", "unix:uid:2").fails(1)
+    s.cli("entry", "delete", "-entryID", "00000000-0000-4000-8000-00000000dead").fails(1)
+    s.cli("entry", "delete", "-entryID", e["id"]).ok()
+    s.cli("x509", "mint", "-spiffeID", "spiffe://other.test/x").fails(1)
+    s.cli("jwt", "mint", "-spiffeID", "spiffe://other.test/x", "-audience", "a").fails(1)
+    fed = t.write("fed.pem", s.bundle_pem())
+    s.cli("bundle", "set", "-id", TD, "-path", fed).fails(1)
+    s.cli("bundle", "delete", "-id", "nobody.test").fails(1)
+    failures = [
+        ("entry.create", "refused", r"spiffe_id='%s' reason='.*already exists" % SID),
+        ("entry.update", "refused", r"reason='.+'"),
+        ("entry.delete", "refused", r"reason='entry not found'"),
+        ("svid.mint.x509", "refused", r"reason='.*other\.test"),
+        ("svid.mint.jwt", "refused", r"reason='.*other\.test"),
+        ("bundle.set", "refused", r"reason='.*own trust domain"),
+        ("bundle.delete", "refused", r"reason='no bundle for trust domain 'nobody\.test''"),
+    ]
+    for action, result, reason in failures:
+        lines = [l for l in audit_lines(audit, action) if " result=ok" not in l]
+        eq(len(lines), 1, "one failed %s audited:\n%s" % (action, "\n".join(lines)))
+        m = re.search(r" result=(\S+)( (.*))?$", lines[0])
+        eq(m.group(1), result, "result of a failed %s: %r" % (action, lines[0]))
+        check(re.search(reason, m.group(3) or ""), "%s: the reason %r after the result: %r"
+              % (action, reason, lines[0]))
+    oks = [l for l in audit_lines(audit, "entry.delete") if " result=ok" in l]
+    check(len(oks) == 1 and "reason=" not in oks[0], "no reason on success: %r" % oks)
+    with open(audit) as f:
+        for l in f.read().splitlines():
+            m = re.search(r" result=(\S+)(?: |$)", l)
+            check(m and m.group(1) in RESULT_WORDS, "result is one of %r: %r" % (RESULT_WORDS, l))
+
+
 def test_audit_json_format(t):
     audit = t.path("audit.json")
     s = t.server(config={"server": {"audit_log_file": audit, "log_format": "json"}})

@@ -316,6 +316,8 @@ static int create_one(Server *s, const char *caller, const Sigil__Admin__V1__Ent
         e->created_at = (int64_t) sigil_now_sec();
         e->revision_number = 0;
         r = entry_validate(e, s->cfg->trust_domain, err);
+        if (r == 0)
+                r = entry_check_not_expired(e, sigil_now_sec(), err);
         if (r < 0)
                 return r;
         r = ds_entry_create(s->ds, e);
@@ -344,6 +346,8 @@ static int update_one(Server *s, const char *caller, const Sigil__Admin__V1__Ent
         if (!e->id || !entry_id_is_valid(e->id))
                 return sigil_err_set(err, -EINVAL, "missing or invalid entry ID");
         r = entry_validate(e, s->cfg->trust_domain, err);
+        if (r == 0)
+                r = entry_check_not_expired(e, sigil_now_sec(), err);
         if (r < 0)
                 return r;
         r = ds_entry_update(s->ds, e, ret);

@@ -326,6 +326,14 @@ static int validate_scalars(const Entry *e, SigilErr *reterr) {
         return 0;
 }
 
+int entry_check_not_expired(const Entry *e, uint64_t now, SigilErr *reterr) {
+        if (e->expires_at == 0 || (uint64_t) e->expires_at > now)
+                return 0;
+        return sigil_err_set(reterr, -EINVAL,
+                             "expires_at %" PRId64 " is not in the future (now %" PRIu64 ")",
+                             e->expires_at, now);
+}
+
 int entry_validate(const Entry *e, const char *trust_domain, SigilErr *reterr) {
         int r;
 

@@ -62,6 +62,19 @@ int entry_copy(const Entry *e, Entry **ret);
  */
 int entry_validate(const Entry *e, const char *trust_domain, SigilErr *reterr);
 
+/**
+ * entry_check_not_expired() - refuse an entry that would be born expired
+ * @e:          the entry to be created or written by an update
+ * @now:        unix seconds
+ * @reterr:     on failure, a message naming expires_at
+ *
+ * Kept apart from entry_validate(), which does not depend on the clock: entries read back
+ * or made by the server itself may be past their expiry until housekeeping prunes them.
+ *
+ * Return: 0 (no expiry, or one after @now) or -EINVAL.
+ */
+int entry_check_not_expired(const Entry *e, uint64_t now, SigilErr *reterr);
+
 /* A new random UUIDv4 in lowercase text form, written into @ret. Return: 0 or -EIO. */
 int entry_id_generate(char ret[static ENTRY_ID_LEN + 1]);
 

@@ -5,6 +5,7 @@
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigiltest  # noqa: E402
@@ -392,6 +393,30 @@ def test_refused_by_server(t):
     s.refuses("entry", "create", "-spiffeID", "spiffe://%s" % TD, "-parentID", NODE, *base,
               match=r"InvalidArgument")
     eq(s.cli("entry", "count").ok().out, "0 registration entries\n", "nothing was created")
+
+
+def test_expiry_in_the_past_refused(t):
+    s = t.server()
+    base = ["-parentID", NODE, "-selector", "unix:uid:1"]
+    past = str(int(time.time()) - 60)
+    for when in (past, "1"):
+        s.refuses("entry", "create", "-spiffeID", sid("old"), *base, "-entryExpiry", when,
+                  match=r"^Error: failed to create entry for %s .*InvalidArgument.*"
+                        r"expires_at %s is not in the future" % (sid("old"), when))
+    data = {"entries": [{"spiffe_id": sid("old"), "parent_id": NODE, "expires_at": int(past),
+                         "selectors": [{"type": "unix", "value": "uid:1"}]}]}
+    s.refuses("entry", "create", "-data", t.write("old.json", json.dumps(data)),
+              match=r"InvalidArgument.*expires_at")
+    eq(s.cli("entry", "count").ok().out, "0 registration entries\n", "nothing was created")
+    soon = str(int(time.time()) + 3600)
+    eid = create(s, sid("new"), "unix:uid:1", extra=["-entryExpiry", soon])["Entry ID"]
+    s.refuses("entry", "update", "-entryID", eid, "-spiffeID", sid("new"), *base,
+              "-entryExpiry", past,
+              match=r"^Error: failed to update entry %s: .*InvalidArgument.*expires_at" % eid)
+    shown = blocks(s.cli("entry", "show", "-entryID", eid).ok())[1][0]
+    eq(shown["Revision"], "0", "a refused update leaves the entry")
+    check("Expiration time" in shown, "the entry keeps its expiry: %r" % shown)
+    s.cli("entry", "update", "-entryID", eid, "-spiffeID", sid("new"), *base).ok()
 
 
 def test_malformed_data(t):

@@ -289,7 +289,7 @@ static int load_config(int argc, char *argv[], bool need_file, ServerConfig **re
 
         r = server_config_load(argc, argv, need_file, &cfg, &err);
         if (r == SERVER_CONFIG_E_HELP)
-                return 0;
+                return r;
         if (r == SERVER_CONFIG_E_USAGE) {
                 fprintf(stderr, "sigil-server: %s\n\n", err.msg);
                 server_config_usage(stderr);

@@ -263,6 +263,10 @@ def test_usage_errors(t):
         usage_error(t, [binary, "validate"], r"-config FILE is required")
         usage_error(t, [binary, "run", "-frob"], r"'-frob'")
         usage_error(t, [binary, "run", "-config", config, "extra"], r"'extra'")
+        for sub in ("run", "validate"):
+            r = t.run([binary, sub, "-h"]).ok()
+            contains(r.out, "Usage: %s run" % os.path.basename(binary), "%s -h usage" % sub)
+            eq(r.err, "", "nothing on stderr for %s -h" % sub)
         # A bad value is a configuration error (exit 1, one line), not a usage error.
         r = t.run([binary, "validate", "-config", config, "-logLevel", "loud"])
         r.fails(1, r"-logLevel", admin=False)

@@ -140,6 +140,11 @@ static void empty_reply(RpcCall *call) {
         (void) rpc_call_reply(call, &e.base);
 }
 
+static const char *agent_audit_reason(int k) {
+        return k == -EINVAL ? "missing ID" : k == DS_E_NOT_FOUND ? "agent not found" :
+                                                                   "datastore error";
+}
+
 static void delete_agent(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
         const Sigil__Admin__V1__DeleteAgentRequest *r = (const void *) req;
         Server *s = userdata;
@@ -149,7 +154,8 @@ static void delete_agent(RpcCall *call, const ProtobufCMessage *req, void *userd
         if (!admin_authorize(call, s, caller, sizeof(caller)))
                 return;
         k = isempty(r->id) ? -EINVAL : ds_node_delete(s->ds, r->id);
-        sigil_audit(caller, "agent.evict", r->id, k == 0 ? "ok" : "failed", NULL);
+        sigil_audit(caller, "agent.evict", r->id, admin_audit_result(k),
+                    k == 0 ? NULL : "reason='%s'", agent_audit_reason(k));
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k), "agent '%s' not found",
                                        r->id ? r->id : "");
@@ -174,7 +180,8 @@ static void ban_agent(RpcCall *call, const ProtobufCMessage *req, void *userdata
                 n->banned = true;
                 k = ds_node_update(s->ds, n);
         }
-        sigil_audit(caller, "agent.ban", r->id, k == 0 ? "ok" : "failed", NULL);
+        sigil_audit(caller, "agent.ban", r->id, admin_audit_result(k),
+                    k == 0 ? NULL : "reason='%s'", agent_audit_reason(k));
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k), "agent '%s' not found",
                                        r->id ? r->id : "");

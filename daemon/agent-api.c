@@ -152,8 +152,9 @@ static void renew_agent(RpcCall *call, const ProtobufCMessage *req, void *userda
                 c.node->last_seen_at = (int64_t) sigil_now_sec();
                 k = !c.node->serial || !c.node->new_serial ? -ENOMEM : ds_node_update(s->ds, c.node);
         }
-        sigil_audit(c.id.str, "agent.renew", c.id.str, k == 0 ? "ok" : "failed",
-                    k == 0 ? "serial=%s" : NULL, chain.serial);
+        sigil_audit(c.id.str, "agent.renew", c.id.str, admin_audit_result(k),
+                    k == 0 ? "serial=%s" : "reason='%s'",
+                    k == 0 ? chain.serial : err.msg[0] ? err.msg : "cannot record the node");
         if (k != 0)
                 (void) rpc_call_finish(call, admin_status_from_error(k), "%s",
                                        err.msg[0] ? err.msg : "cannot renew");
@@ -302,6 +303,11 @@ static grpc_status_code sign_status(int k) {
         return k == -EPERM ? GRPC_STATUS_PERMISSION_DENIED : admin_status_from_error(k);
 }
 
+/* The audit result word for sign_status(k): "ok", "denied", "refused" or "failed". */
+static const char *sign_audit_result(int k) {
+        return k == -EPERM ? "denied" : admin_audit_result(k);
+}
+
 static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
         const Sigil__Agent__V1__BatchNewX509SVIDRequest *r = (const void *) req;
         Sigil__Agent__V1__BatchNewX509SVIDResponse resp =
@@ -365,7 +371,7 @@ static void batch_new_x509(RpcCall *call, const ProtobufCMessage *req, void *use
                 res[i].expires_at = (int64_t) chains[i].expires_at;
                 ptrs[i] = &res[i];
                 sigil_audit(c.id.str, "svid.sign.x509", r->requests[i]->entry_id,
-                            k == 0 ? "ok" : "refused", k == 0 ? "serial=%s" : "reason='%s'",
+                            sign_audit_result(k), k == 0 ? "serial=%s" : "reason='%s'",
                             k == 0 ? chains[i].serial : reason ? reason : err.msg);
         }
         resp.results = ptrs;
@@ -405,7 +411,7 @@ static void new_jwt(RpcCall *call, const ProtobufCMessage *req, void *userdata) 
                                      r->n_audience,
                                      e->jwt_svid_ttl > 0 ? (uint64_t) e->jwt_svid_ttl : 0, &token,
                                      &exp, &err);
-        sigil_audit(c.id.str, "svid.sign.jwt", r->entry_id, k == 0 ? "ok" : "refused",
+        sigil_audit(c.id.str, "svid.sign.jwt", r->entry_id, sign_audit_result(k),
                     k == 0 ? NULL : "reason='%s'", reason ? reason : err.msg);
         if (k != 0)
                 (void) rpc_call_finish(call, sign_status(k), "%s", err.msg);

@@ -22,7 +22,7 @@ static bool attest_allowed(RpcCall *call, Server *s, char *source, size_t n_sour
         agent_peer_address(call, source, n_source);
         if (rate_limit_take(s->attest_limit, source, sigil_now_usec()))
                 return true;
-        sigil_audit(source, "agent.attest", NULL, "rate limited", NULL);
+        sigil_audit(source, "agent.attest", NULL, "refused", "reason='rate limited'");
         (void) rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
                                "too many attestation attempts from %s; retry later", source);
         return false;
@@ -211,8 +211,8 @@ static void attest_call(RpcCall *call, const ProtobufCMessage *req, void *userda
                         (void) sigil_err_set(&err, k, "cannot record the node");
         }
         sigil_audit(source, "agent.attest", k == 0 ? a.agent_id : NULL, k == 0 ? "ok" : "refused",
-                    "type=%s%s%s", a.type ? a.type : (r->x509pop ? "x509pop" : "join_token"),
-                    k == 0 ? "" : " reason=", k == 0 ? "" : err.msg);
+                    "type=%s%s%s%s", a.type ? a.type : (r->x509pop ? "x509pop" : "join_token"),
+                    k == 0 ? "" : " reason='", k == 0 ? "" : err.msg, k == 0 ? "" : "'");
         if (k < 0)
                 (void) rpc_call_finish(call, attest_status(k), "%s", err.msg);
         else

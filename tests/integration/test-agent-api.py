@@ -191,6 +191,15 @@ def audit_lines(path, action):
         return [l for l in f.read().splitlines() if " action=%s " % action in l]
 
 
+def check_result_words(path):
+    """Every audit line's result is one word; the details are in reason='...'."""
+    with open(path) as f:
+        for l in f.read().splitlines():
+            m = re.search(r" result=(\S+)(?: |$)", l)
+            check(m and m.group(1) in ("ok", "denied", "refused", "failed"),
+                  "audit result is one word: %r" % l)
+
+
 def signed_agent_svids(server, agent_id):
     """How often the server logged signing an agent SVID for agent_id (log_level debug)."""
     return server.log().count("signed an agent SVID for '%s'" % agent_id)
@@ -312,12 +321,14 @@ def test_attest_rate_limit(t):
     _, csr = new_csr()
     c.refused("Attest", pb.AttestRequest(join_token=tok, csr=csr), pb.AttestResponse,
               grpc.StatusCode.RESOURCE_EXHAUSTED, "too many attestation attempts")
-    limited = [l for l in audit_lines(audit, "agent.attest") if "result=rate" in l]
+    limited = [l for l in audit_lines(audit, "agent.attest")
+               if "result=refused reason='rate limited'" in l]
     check(len(limited) >= 3, "rate-limited attempts are audited: %r" % limited)
     # The limit refills: one token every 60/ATTEST_PER_MINUTE s.
     time.sleep(60 / ATTEST_PER_MINUTE + 0.2)
     r = c.call("Attest", pb.AttestRequest(join_token=tok, csr=csr), pb.AttestResponse)
     eq(r.agent_id, agent_id_of_token(tok), "attestation once the bucket refilled")
+    check_result_words(audit)
     c.close()
 
 
@@ -358,7 +369,7 @@ def test_signing_only_own_entries(t):
         lines = audit_lines(audit, action)[n_audit[action]:]
         got = sorted((re.search(r"object='([^']*)'", l).group(1),
                       re.search(r" result=(\S+)", l).group(1)) for l in lines)
-        eq(got, sorted([(mine, "ok"), (theirs, "refused"), (UNKNOWN_ENTRY, "refused")]),
+        eq(got, sorted([(mine, "ok"), (theirs, "denied"), (UNKNOWN_ENTRY, "denied")]),
            "%s audit lines:\n%s" % (action, "\n".join(lines)))
         for l in lines:
             contains(l, "caller=%s " % agent_id_of_token(tok_a), "audit line names the agent")
@@ -366,6 +377,7 @@ def test_signing_only_own_entries(t):
                 contains(l, "reason='entry of another agent'", "audit reason")
             if "'%s'" % UNKNOWN_ENTRY in l:
                 contains(l, "reason='no such entry'", "audit reason")
+    check_result_words(audit)
     c.close()
 
     # A workload SVID of this trust domain is no agent SVID.

@@ -236,6 +236,9 @@ static int handle_message(SyncClient *s, const SyncUpdate *m) {
         uint64_t now = sigil_now_usec();
         int r;
 
+        log_debug("sync message %llu: %zu upserts, %zu removals%s%s",
+                  (unsigned long long) m->seq, m->n_upserts, m->n_removed_ids,
+                  m->snapshot ? ", snapshot" : "", m->snapshot_done ? " done" : "");
         r = convert_update(s, m, &u);
         if (r < 0)
                 return r;

@@ -257,7 +257,25 @@ static int closure_rebuild(SyncHub *hub, SyncStream *st, const EntryList *l) {
         return 0;
 }
 
-/* Recompute the agent's set and send the difference (or, for @snapshot, everything). */
+/* Send @m if it holds a full page of upserts or removals, so no message grows with the set. */
+static int sync_msg_page(SyncStream *st, SyncMsg *m) {
+        bool snapshot = m->msg.snapshot;
+        int r;
+
+        if (m->msg.n_upserts < SYNC_PAGE_ENTRIES && m->msg.n_removed_ids < SYNC_PAGE_ENTRIES)
+                return 0;
+        log_debug("sync stream of '%s': a page of %zu upserts and %zu removals",
+                  st->agent_id, m->msg.n_upserts, m->msg.n_removed_ids);
+        r = sync_msg_send(st, m);
+        m->msg.snapshot = snapshot;     /* the next page continues the same snapshot */
+        return r;
+}
+
+/*
+ * Recompute the agent's set and send the difference (or, for @snapshot,
+ * everything), a page at a time: a node alias the agent starts to match can
+ * bring it thousands of entries at once, like a snapshot.
+ */
 static int stream_resync(SyncHub *hub, SyncStream *st, bool snapshot) {
         Server *s = hub->server;
         Hashmap *sent = hashmap_new();
@@ -282,13 +300,15 @@ static int stream_resync(SyncHub *hub, SyncStream *st, bool snapshot) {
                         k = sync_msg_upsert(&m, e);
                 if (k >= 0)
                         k = add_needed_federated(hub, st, e, &m);
-                if (k >= 0 && snapshot && m.msg.n_upserts >= SYNC_PAGE_ENTRIES)
-                        k = sync_msg_send(st, &m);
-                m.msg.snapshot = snapshot;
+                if (k >= 0)
+                        k = sync_msg_page(st, &m);
         }
         while (k >= 0 && !snapshot && hashmap_next(st->sent, &it, &id, NULL))
-                if (!hashmap_contains(sent, id))
+                if (!hashmap_contains(sent, id)) {
                         k = sync_msg_remove(&m, id);
+                        if (k >= 0)
+                                k = sync_msg_page(st, &m);
+                }
         if (k >= 0)
                 k = closure_rebuild(hub, st, &l);
         if (k < 0)

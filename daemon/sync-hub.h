@@ -18,7 +18,7 @@
 typedef struct SyncHub SyncHub;
 typedef struct Server Server;
 
-#define SYNC_PAGE_ENTRIES 500           /* entries per snapshot message */
+#define SYNC_PAGE_ENTRIES 500           /* upserts, and removed IDs, per message at most */
 #define SYNC_STREAMS_MAX 100000
 
 int sync_hub_new(Server *s, SyncHub **ret);

@@ -4,16 +4,20 @@
 the agent's debug view within a second (pushed: measured from the CLI call to the time the
 agent recorded the change); the agent reconnects by itself after a server restart and gets a
 fresh snapshot; a server outage longer than the SVIDs' renewal window leaves them served
-until they expire, and they come back when the server does; 1,000 entries sync and sign."""
+until they expire, and they come back when the server does; 1,000 entries sync and sign;
+2,000 entries that a new node entry brings an agent at once, and take away again, come
+as pages like a snapshot."""
 
 import os
+import re
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigiltest  # noqa: E402
 from agenttest import (SLOW, TD, Agent, agent_id_of_token, check, create_entries,  # noqa: E402
-                       create_entry, entry_args, eq, join_token, make_ca, now_usec)
+                       create_entry, entry_args, eq, join_token, make_ca, make_node_cert,
+                       now_usec, x509pop_agent_config, x509pop_server_config)
 
 PUSH_LIMIT_USEC = 1_000_000
 
@@ -170,6 +174,49 @@ def test_thousand_entries(t):
     a.wait_debug(lambda d: d["svid_count"] == n, 120, "%d SVIDs after restart" % n,
                  interval=0.2)
     print("# agent restart: %d SVIDs again in %.1f s" % (n, time.monotonic() - t0))
+
+
+PAGE = 500
+
+
+def sync_messages(log):
+    """(upserts, removals) of each sync message the agent logged (at debug level)."""
+    return [(int(u), int(r)) for u, r in
+            re.findall(r"sync message \d+: (\d+) upserts, (\d+) removals", log)]
+
+
+def test_resync_paged(t):
+    # An x509pop agent: node entries can match its attested selectors.
+    ca = make_ca(t, "node-ca")
+    node = make_node_cert(t, ca, "node-c-1")
+    s = t.server(config=x509pop_server_config(ca[0]))
+    a = Agent(t, s, config=x509pop_agent_config(node)).start()
+    n = 2000
+    cluster = "spiffe://%s/cluster-c" % TD
+    create_entries(s, [{"spiffe_id": "spiffe://%s/c/%d" % (TD, i), "parent_id": cluster,
+                        "selectors": [{"type": "unix", "value": "uid:%d" % (40000 + i)}]}
+                       for i in range(n)])
+    eq(a.debug()["entry_count"], 0, "entries under a node entry that does not exist yet")
+    # The node entry appears: the agent is authorised for all n at once.
+    mark = len(a.log_since_start())
+    r = s.cli("entry", "create", "-node", "-spiffeID", cluster,
+              "-selector", "x509pop:subject:cn:node-c-1").ok()
+    node_entry = re.search(r"^Entry ID\s*: (\S+)$", r.out, re.M).group(1)
+    a.wait_debug(lambda d: d["entry_count"] == n, 30, "%d entries in the agent" % n,
+                 interval=0.2)
+    msgs = sync_messages(a.log_since_start()[mark:])
+    print("# %d entries came in %d message(s): %s" % (n, len(msgs), msgs))
+    eq(sum(u for u, _ in msgs), n, "upserts received")
+    check(max(u for u, _ in msgs) <= PAGE, "at most %d upserts per message" % PAGE)
+    check(len(msgs) >= n // PAGE, "paged: %d messages" % len(msgs))
+    eq(a.debug()["reconnects"], 0, "on the live stream, not a new snapshot")
+    # And when it goes, so do they, in pages too.
+    mark = len(a.log_since_start())
+    s.cli("entry", "delete", "-entryID", node_entry).ok()
+    a.wait_debug(lambda d: d["entry_count"] == 0, 30, "the entries gone", interval=0.2)
+    msgs = sync_messages(a.log_since_start()[mark:])
+    eq(sum(r for _, r in msgs), n, "removals received")
+    check(max(r for _, r in msgs) <= PAGE, "at most %d removals per message: %s" % (PAGE, msgs))
 
 
 if __name__ == "__main__":

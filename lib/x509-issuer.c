@@ -31,7 +31,6 @@
 #include "sigil/x509svid.h"
 #include "ssl-util.h"
 
-#define X509_TIME_MAX UINT64_C(253402300799)   /* 9999-12-31T23:59:59Z */
 #define LEAF_CN_MAX 64                          /* ub-common-name (RFC 5280) */
 #define SKI_LEN 20                              /* SHA-1 */
 #define RSA_EXPONENT_MAX_BYTES 4
@@ -363,7 +362,7 @@ static int leaf_set_validity(const SigilX509Issuer *is, const SigilLeafParams *p
                              SigilErr *reterr) {
         uint64_t not_after = MIN(p->not_after, is->ca_not_after);
 
-        if (p->not_after > X509_TIME_MAX)
+        if (p->not_after > SIGIL_X509_TIME_MAX)
                 return sigil_err_set(reterr, -EINVAL, "notAfter out of range");
         if (p->not_before >= not_after)
                 return sigil_err_set(reterr, -EINVAL, "empty validity period (or the CA "

@@ -216,10 +216,15 @@ int ds_node_create(Datastore *ds, const AttestedNode *n) {
 int ds_node_update(Datastore *ds, const AttestedNode *n) {
         DS_LOCK(ds);
 
-        /* ?8 (created_at) is bound but unused: the stored creation time is kept. */
+        /*
+         * ?8 (created_at) is bound but unused: the stored creation time is kept.
+         * A ban sticks: a writer that read the node before an operator banned it
+         * (a renewal in flight) must not undo the ban; only deleting the node does.
+         */
         return node_write_tx(ds, DS_STMT_NODE_UPDATE,
                              "UPDATE attested_nodes SET attestation_type = ?2, serial = ?3, "
-                             "expires_at = ?4, new_serial = ?5, new_expires_at = ?6, banned = ?7, "
+                             "expires_at = ?4, new_serial = ?5, new_expires_at = ?6, "
+                             "banned = MAX(banned, ?7), "
                              "last_seen_at = ?9 WHERE spiffe_id = ?1 "
                              "RETURNING pk",
                              n);

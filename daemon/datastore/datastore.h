@@ -233,7 +233,10 @@ void node_list_done(NodeList *l);
 int ds_node_create(Datastore *ds, const AttestedNode *n);
 /* Return: 0, DS_E_NOT_FOUND or negative errno. */
 int ds_node_get(Datastore *ds, const char *spiffe_id, AttestedNode **ret);
-/* Replace everything but spiffe_id and created_at. Return: 0, DS_E_NOT_FOUND, negative errno. */
+/*
+ * Replace everything but spiffe_id and created_at; banned can be set but not
+ * cleared (delete the node to lift a ban). Return: 0, DS_E_NOT_FOUND, negative errno.
+ */
 int ds_node_update(Datastore *ds, const AttestedNode *n);
 /* Return: 0, DS_E_NOT_FOUND or negative errno. */
 int ds_node_delete(Datastore *ds, const char *spiffe_id);

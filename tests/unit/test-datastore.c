@@ -1120,6 +1120,14 @@ static void test_nodes(void **state) {
         assert_true(got->banned);
         assert_null(got->serial);
         got = attested_node_free(got);
+        /* A writer that read the node before the ban (a renewal) does not lift it. */
+        n.banned = false;
+        set_str(&n.serial, "0c0d");
+        assert_int_equal(ds_node_update(f->ds, &n), 0);
+        assert_int_equal(ds_node_get(f->ds, n.spiffe_id, &got), 0);
+        assert_true(got->banned);
+        assert_string_equal(got->serial, "0c0d");
+        got = attested_node_free(got);
         assert_int_equal(ds_node_delete(f->ds, n.spiffe_id), 0);
         assert_int_equal(ds_node_delete(f->ds, n.spiffe_id), DS_E_NOT_FOUND);
         assert_int_equal(ds_node_update(f->ds, &n), DS_E_NOT_FOUND);

@@ -85,6 +85,23 @@ uint64_t ca_next_event(Ca *ca, uint64_t now);
  */
 int ca_get_bundle(Ca *ca, SigilBundle **ret);
 
+#define CA_KEY_ID_MAX 32                /* bytes of a key identifier (ours are SHA-1: 20) */
+
+/**
+ * ca_get_active_x509_key_id() - the key identifier of the X.509 CA that signs now
+ * @ca:         the CA manager
+ * @ret:        on success, the key ID: the CA certificate's subjectKeyIdentifier (else the
+ *              SHA-1 of its public key), which is the authorityKeyIdentifier of every
+ *              X.509-SVID it signs
+ * @ret_n:      on success, its length
+ *
+ * Changes when ca_tick() activates another CA, which the bundle alone does not
+ * show (the CA was published when it was prepared).
+ *
+ * Return: 0, -ENOENT (no active X.509 CA) or negative errno.
+ */
+int ca_get_active_x509_key_id(Ca *ca, uint8_t ret[static CA_KEY_ID_MAX], size_t *ret_n);
+
 typedef struct CaX509Request {
         const char *spiffe_id;
         const char *const *dns_names;

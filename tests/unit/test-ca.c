@@ -67,15 +67,28 @@ static size_t n_jwt(Ca *ca) {
         return b->n_jwt_authorities;
 }
 
+/* The active X.509 CA's key ID, as hex. */
+static void active_key_id(Ca *ca, char *buf) {
+        uint8_t id[CA_KEY_ID_MAX];
+        size_t n = 0;
+
+        assert_int_equal(ca_get_active_x509_key_id(ca, id, &n), 0);
+        assert_true(n > 0 && n <= CA_KEY_ID_MAX);
+        for (size_t i = 0; i < n; i++)
+                (void) snprintf(buf + 2 * i, 3, "%02x", id[i]);
+}
+
 static void test_rotation_schedule(void **state) {
         Fixture *f = *state;
         _cleanup_(ca_freep) Ca *ca = NULL;
         uint64_t t0 = sigil_now_sec();
         CaStatus st;
         SigilErr err = {};
+        char first[2 * CA_KEY_ID_MAX + 1], now[2 * CA_KEY_ID_MAX + 1];
 
         f->cfg.keys_dir = NULL;
         assert_int_equal(ca_new(&f->cfg, t0, &ca, &err), 0);
+        active_key_id(ca, first);
         ca_get_status(ca, &st);
         assert_int_equal(st.x509_active, 1);
         assert_int_equal(st.jwt_active, 1);
@@ -94,9 +107,13 @@ static void test_rotation_schedule(void **state) {
         assert_int_equal(st.jwt_prepared, 1);
         assert_int_equal(n_x509(ca), 2);
         assert_int_equal(n_jwt(ca), 2);
+        active_key_id(ca, now);
+        assert_string_equal(now, first);
 
-        /* 5/6: activation; the bundle does not change. */
+        /* 5/6: activation; the bundle does not change, the active key ID does. */
         assert_int_equal(ca_tick(ca, t0 + TTL * 5 / 6, &err), 0);
+        active_key_id(ca, now);
+        assert_string_not_equal(now, first);
         ca_get_status(ca, &st);
         assert_int_equal(st.x509_active, 1);
         assert_int_equal(st.x509_old, 1);
@@ -250,6 +267,18 @@ static void test_memory_key_manager(void **state) {
         assert_int_equal(run_cmd("test ! -e '%s'", f->keys), 0);
 }
 
+/* @leaf names its CA by the key ID the CA manager reports as active (what agents compare). */
+static void check_issued_by_active(Ca *ca, X509 *leaf) {
+        const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(leaf);
+        uint8_t active[CA_KEY_ID_MAX];
+        size_t n_active = 0;
+
+        assert_int_equal(ca_get_active_x509_key_id(ca, active, &n_active), 0);
+        assert_non_null(aki);
+        assert_int_equal(ASN1_STRING_length(aki), n_active);
+        assert_memory_equal(ASN1_STRING_get0_data(aki), active, n_active);
+}
+
 static void sign_and_verify(Ca *ca, const char *id, int expect_chain, uint64_t max_ttl) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(sigil_bundle_freep) SigilBundle *b = NULL;
@@ -288,6 +317,7 @@ static void sign_and_verify(Ca *ca, const char *id, int expect_chain, uint64_t m
         assert_int_equal(sigil_bundle_set_put(&set, TAKE_PTR(b)), 0);
         assert_int_equal(sigil_x509svid_verify(chain, &set, sigil_now_sec(), &got, &err), 0);
         assert_string_equal(got.str, id);
+        check_issued_by_active(ca, sk_X509_value(chain, 0));
         sigil_bundle_set_done(&set);
         ca_chain_done(&c);
 }

@@ -14,7 +14,9 @@
  * Every entry the server authorised for this agent is a record. A record
  * needs signing when it has no SVID, when its SVID was signed for an older
  * revision of the entry, when its renewal time came, or when the CA that
- * issued it left the bundle ("stale"). The rotator takes due records as
+ * issued it left the bundle or stopped signing ("stale": the server says
+ * which X.509 CA signs now, and an SVID of another one is re-signed at once
+ * rather than at its renewal time). The rotator takes due records as
  * jobs (they are then "in flight" and not handed out again), signs them,
  * and publishes the results or reports failures; a result for an entry that
  * changed meanwhile is discarded and the record stays due.
@@ -53,6 +55,10 @@ typedef struct CacheUpdate {
         SigilBundleSet federated;       /* owned: federated bundles set or changed */
         char **removed_federated;       /* owned */
         size_t n_removed_federated;
+        char *active_ca_key_id;         /* owned; hex key ID of the X.509 CA that signs now,
+                                         * NULL when the message does not say */
+        uint64_t ca_resign_delay_usec;  /* when it changed: re-sign the SVIDs of other CAs
+                                         * this long after now (spreads agents out) */
 } CacheUpdate;
 
 void cache_update_done(CacheUpdate *u);
@@ -88,7 +94,8 @@ void cache_snapshot_begin(Cache *c);
  * revision keeps serving the current SVID (with the entry's new hint and
  * federations) unless the SPIFFE ID changed, in which case it is dropped at
  * once, and makes the record due. A bundle whose authorities no longer
- * include the CA that issued an SVID makes that record due.
+ * include the CA that issued an SVID makes that record due, and so does a
+ * new active CA (@u->active_ca_key_id) other than the SVID's issuer.
  *
  * Return: 0 or -ENOMEM (the cache stays consistent; part of @u may be applied).
  */

@@ -27,7 +27,10 @@ typedef struct Record {
         uint64_t retry_at_usec;         /* 0: no failure pending */
         uint64_t synced_at_usec;
         uint64_t svid_cached_at_usec;
-        bool stale;                     /* re-sign at once (the issuing CA left the bundle) */
+        bool stale;                     /* re-sign at once (the issuing CA left the bundle or
+                                         * another CA signs now) */
+        bool ca_resigned;               /* re-signed once for the active CA already: a result
+                                         * still from another CA is kept, not retried */
         bool in_flight;                 /* handed to the rotator, no answer yet */
         bool seen;                      /* named by the snapshot in progress */
 } Record;
@@ -50,6 +53,7 @@ struct Cache {
         SigilBundle *bundle;            /* ours; NULL before the first */
         SigilBundleSet federated;
         Hashmap *federated_seen;        /* trust domains named by the snapshot in progress */
+        char active_ca_key_id[128];     /* hex; "" until the server said */
         uint64_t generation;
         CacheWatch *watches;
         size_t n_watches;

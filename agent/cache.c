@@ -102,6 +102,7 @@ void cache_update_done(CacheUpdate *u) {
         for (size_t i = 0; i < u->n_removed_federated; i++)
                 free(u->removed_federated[i]);
         free(u->removed_federated);
+        free(u->active_ca_key_id);
         sigil_bundle_free(u->bundle);
         sigil_bundle_set_done(&u->federated);
         *u = (CacheUpdate) {};
@@ -369,6 +370,45 @@ static void apply_bundle(Cache *c, SigilBundle *b, CacheChanges *ch) {
         }
 }
 
+/* Whether @r holds an SVID that a CA other than the one signing now issued (lock held). */
+static bool record_from_other_ca(const Cache *c, const Record *r) {
+        return r->svid && c->active_ca_key_id[0] && r->issuer_key_id[0] &&
+               !streq(r->issuer_key_id, c->active_ca_key_id);
+}
+
+/*
+ * The server signs with the X.509 CA @key_id now: the SVIDs of the others are
+ * re-signed at @resign_at_usec rather than at their renewal times, which can
+ * be far off (lock held).
+ */
+static void apply_active_ca(Cache *c, const char *key_id, uint64_t resign_at_usec,
+                            CacheChanges *ch) {
+        HashmapIter it = HASHMAP_ITER_INIT;
+        size_t n = 0;
+        void *v;
+
+        if (isempty(key_id) || strlen(key_id) >= sizeof(c->active_ca_key_id) ||
+            streq(key_id, c->active_ca_key_id))
+                return;
+        (void) snprintf(c->active_ca_key_id, sizeof(c->active_ca_key_id), "%s", key_id);
+        while (hashmap_next(c->records, &it, NULL, &v)) {
+                Record *r = v;
+
+                r->ca_resigned = false;
+                if (!record_from_other_ca(c, r))
+                        continue;
+                if (!r->stale)
+                        r->retry_at_usec = MAX(r->retry_at_usec, resign_at_usec);
+                r->stale = true;
+                n++;
+        }
+        if (n == 0)
+                return;
+        log_info("the X.509 CA %s signs now; re-signing the %zu SVID(s) another CA issued",
+                 key_id, n);
+        ch->work = true;
+}
+
 static int apply_federated(Cache *c, SigilBundleSet *set, CacheChanges *ch) {
         while (set->n_bundles > 0) {
                 SigilBundle *b = set->bundles[set->n_bundles - 1];
@@ -445,6 +485,8 @@ int cache_update(Cache *c, CacheUpdate *u, uint64_t now_usec) {
                 r = apply_upsert(c, TAKE_PTR(u->upserts[i]), now_usec, &ch);
         for (size_t i = 0; i < u->n_removed_ids; i++)
                 apply_remove(c, u->removed_ids[i], &ch);
+        if (u->active_ca_key_id)
+                apply_active_ca(c, u->active_ca_key_id, now_usec + u->ca_resign_delay_usec, &ch);
         if (r >= 0)
                 r = apply_federated(c, &u->federated, &ch);
         for (size_t i = 0; i < u->n_removed_federated; i++)
@@ -599,6 +641,16 @@ static int publish_one(Cache *c, CacheSigned *s, uint64_t now_usec, CacheChanges
         memcpy(r->issuer_key_id, s->issuer_key_id, sizeof(r->issuer_key_id));
         cache_changes_add_set(ch, &r->entry->selectors);
         ch->any = true;
+        /*
+         * Signed by the previous CA while the news of the next one was on its
+         * way: once more. Only once per activation, so that a server whose CA
+         * never matches what it announced cannot make us re-sign in a loop.
+         */
+        if (record_from_other_ca(c, r) && !r->ca_resigned) {
+                log_debug("the SVID of entry '%s' is from CA %s, not the active %s; re-signing",
+                          r->entry->id, r->issuer_key_id, c->active_ca_key_id);
+                r->ca_resigned = r->stale = ch->work = true;
+        }
         return 1;
 }
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -182,12 +183,35 @@ static int convert_bundles(SyncClient *s, const SyncUpdate *m, CacheUpdate *u) {
                             &u->n_removed_federated);
 }
 
+/* The active CA's key ID as hex (what the rotator records as an SVID's issuer_key_id). */
+static int convert_active_ca(const SyncUpdate *m, CacheUpdate *u) {
+        const ProtobufCBinaryData *id = &m->active_x509_key_id;
+        double spread = (1.0 + schedule_random_unit()) / 2.0;
+
+        if (id->len == 0)
+                return 0;
+        if (id->len > SYNC_KEY_ID_MAX) {
+                log_warning("ignoring an overlong active CA key ID from the server (%zu bytes)",
+                            id->len);
+                return 0;
+        }
+        u->active_ca_key_id = malloc(2 * id->len + 1);
+        if (!u->active_ca_key_id)
+                return -ENOMEM;
+        for (size_t i = 0; i < id->len; i++)
+                (void) snprintf(u->active_ca_key_id + 2 * i, 3, "%02x", id->data[i]);
+        u->ca_resign_delay_usec = (uint64_t) (spread * (double) SYNC_CA_RESIGN_SPREAD_USEC);
+        return 0;
+}
+
 static int convert_update(SyncClient *s, const SyncUpdate *m, CacheUpdate *u) {
         int r;
 
         u->snapshot = m->snapshot;
         u->snapshot_done = m->snapshot_done;
-        r = convert_entries(m, u);
+        r = convert_active_ca(m, u);
+        if (r >= 0)
+                r = convert_entries(m, u);
         if (r >= 0)
                 r = strdup_array(m->removed_ids, m->n_removed_ids, &u->removed_ids,
                                  &u->n_removed_ids);
@@ -236,9 +260,10 @@ static int handle_message(SyncClient *s, const SyncUpdate *m) {
         uint64_t now = sigil_now_usec();
         int r;
 
-        log_debug("sync message %llu: %zu upserts, %zu removals%s%s",
+        log_debug("sync message %llu: %zu upserts, %zu removals%s%s%s",
                   (unsigned long long) m->seq, m->n_upserts, m->n_removed_ids,
-                  m->snapshot ? ", snapshot" : "", m->snapshot_done ? " done" : "");
+                  m->snapshot ? ", snapshot" : "", m->snapshot_done ? " done" : "",
+                  m->active_x509_key_id.len > 0 ? ", active CA" : "");
         r = convert_update(s, m, &u);
         if (r < 0)
                 return r;

@@ -40,6 +40,13 @@ typedef struct SyncStatus {
 #define SYNC_POLL_USEC (200 * USEC_PER_MSEC)
 #define SYNC_SELECTORS_MAX 512
 #define SYNC_NAMES_MAX 256              /* DNS names, federated trust domains per entry */
+#define SYNC_KEY_ID_MAX 32              /* bytes of the active CA's key ID */
+/*
+ * When another CA becomes active, every agent re-signs its SVIDs from the
+ * previous one; each waits a random part of this first, so that they do not
+ * all reach the server in the same instant.
+ */
+#define SYNC_CA_RESIGN_SPREAD_USEC (500 * USEC_PER_MSEC)
 
 /**
  * sync_client_start() - start the sync thread

@@ -5,6 +5,11 @@
  * renewed at half its lifetime; the file-watching TLS identity
  * (lib/rpc/rpc-tls.h) hands it to new handshakes without a restart. The
  * verifier's trust bundle follows every bundle change.
+ *
+ * The tick also watches which X.509 CA signs: an activation leaves the
+ * bundle as it was (the CA was published when prepared), so it is noticed
+ * here, told to the agents through the sync hub (they re-sign at once what
+ * the previous CA signed), and our own SVID is re-signed too.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -87,6 +92,20 @@ static int set_tls_bundles(Server *s) {
         return rpc_tls_identity_set_bundles(s->tls, &set);
 }
 
+/* Tell the hub which X.509 CA signs now. Return: 1 when that changed, 0 when not, -errno. */
+static int announce_active_ca(Server *s) {
+        uint8_t id[CA_KEY_ID_MAX];
+        size_t n = 0;
+        int r;
+
+        if (!s->hub)
+                return 0;
+        r = ca_get_active_x509_key_id(s->ca, id, &n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the active X.509 CA's key ID: %m");
+        return sync_hub_set_active_x509(s->hub, id, n);
+}
+
 int server_tls_start(Server *s, SigilErr *reterr) {
         char dir[4096];
         int r;
@@ -98,14 +117,16 @@ int server_tls_start(Server *s, SigilErr *reterr) {
         r = set_tls_bundles(s);
         if (r < 0)
                 return sigil_err_set(reterr, r, "cannot load the trust bundle into TLS");
+        (void) announce_active_ca(s);
         return server_tls_renew(s, sigil_now_sec(), reterr);
 }
 
 int server_tls_tick(Server *s, uint64_t now) {
         SigilErr err = {};
+        bool activated = announce_active_ca(s) > 0;
         int r;
 
-        if (!s->tls || now < s->tls_renew_at)
+        if (!s->tls || (now < s->tls_renew_at && !activated))
                 return 0;
         r = server_tls_renew(s, now, &err);
         if (r < 0)

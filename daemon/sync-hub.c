@@ -37,6 +37,8 @@ struct SyncHub {
         Server *server;
         pthread_mutex_t lock;
         Hashmap *streams;       /* agent ID -> SyncStream* */
+        uint8_t active_key_id[CA_KEY_ID_MAX];   /* of the X.509 CA signing now; sent in */
+        size_t n_active_key_id;                 /* snapshots and when it changes */
 };
 
 /* One SyncUpdate being assembled; entries and strings are borrowed until it is sent. */
@@ -153,7 +155,7 @@ static int sync_msg_federated(SyncMsg *m, const char *td, char *json) {
 static bool sync_msg_empty(const SyncMsg *m) {
         return m->msg.n_upserts == 0 && m->msg.n_removed_ids == 0 && m->msg.bundle.len == 0 &&
                m->msg.n_federated_bundles == 0 && m->msg.n_removed_federated == 0 &&
-               !m->msg.snapshot;
+               m->msg.active_x509_key_id.len == 0 && !m->msg.snapshot;
 }
 
 /* Send and reset @m; on failure the stream is dead (the cancel path removes it). */
@@ -455,6 +457,8 @@ static int send_bundle(SyncHub *hub, SyncStream *st) {
         if (k >= 0) {
                 m.msg.bundle = (ProtobufCBinaryData) { .len = strlen(m.bundle_json),
                                                        .data = (uint8_t *) m.bundle_json };
+                m.msg.active_x509_key_id = (ProtobufCBinaryData) {
+                        .len = hub->n_active_key_id, .data = hub->active_key_id };
                 m.msg.snapshot = true;
                 k = sync_msg_send(st, &m);
         }
@@ -532,6 +536,38 @@ void sync_hub_bundle_changed(SyncHub *hub, const char *bundle_json) {
         }
         reap_dead_locked(hub);
         pthread_mutex_unlock(&hub->lock);
+}
+
+int sync_hub_set_active_x509(SyncHub *hub, const uint8_t *key_id, size_t n_key_id) {
+        HashmapIter it = HASHMAP_ITER_INIT;
+        bool first;
+        void *v;
+
+        if (n_key_id == 0 || n_key_id > sizeof(hub->active_key_id))
+                return -EINVAL;
+        pthread_mutex_lock(&hub->lock);
+        if (n_key_id == hub->n_active_key_id &&
+            memcmp(key_id, hub->active_key_id, n_key_id) == 0) {
+                pthread_mutex_unlock(&hub->lock);
+                return 0;
+        }
+        first = hub->n_active_key_id == 0;
+        memcpy(hub->active_key_id, key_id, n_key_id);
+        hub->n_active_key_id = n_key_id;
+        while (hashmap_next(hub->streams, &it, NULL, &v)) {
+                SyncMsg m;
+
+                sync_msg_init(&m);
+                m.msg.active_x509_key_id = (ProtobufCBinaryData) {
+                        .len = hub->n_active_key_id, .data = hub->active_key_id };
+                (void) sync_msg_send(v, &m);
+        }
+        if (!first)
+                log_info("told %zu agent(s) that another X.509 CA signs now",
+                         hashmap_size(hub->streams));
+        reap_dead_locked(hub);
+        pthread_mutex_unlock(&hub->lock);
+        return 1;
 }
 
 void sync_hub_federated_changed(SyncHub *hub, const char *td, const char *bundle_json) {

@@ -45,6 +45,20 @@ void sync_hub_disconnect(SyncHub *hub, const char *agent_id, const char *reason)
 /* Our bundle changed: push it (SPIFFE JSON) to every stream. */
 void sync_hub_bundle_changed(SyncHub *hub, const char *bundle_json);
 
+/**
+ * sync_hub_set_active_x509() - the X.509 CA that signs SVIDs now
+ * @hub:        the hub
+ * @key_id:     its key identifier (ca_get_active_x509_key_id())
+ * @n_key_id:   its length, 1 to CA_KEY_ID_MAX
+ *
+ * Remembered for the snapshots of streams that open later; when it differs
+ * from what the hub held, sent to every stream at once so that agents
+ * re-sign the SVIDs of the CA that stopped signing.
+ *
+ * Return: 1 when it changed, 0 when not, -EINVAL.
+ */
+int sync_hub_set_active_x509(SyncHub *hub, const uint8_t *key_id, size_t n_key_id);
+
 /* A federated bundle was set (json) or deleted (json NULL): push it where it is used. */
 void sync_hub_federated_changed(SyncHub *hub, const char *td, const char *bundle_json);
 

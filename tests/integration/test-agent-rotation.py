@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Rotation seen from the agent: workload SVIDs renewed at half their lifetime (serial
 changes, before expiry), the agent's own SVID renewed through RenewAgent (and the server
-then sees the new one in use), and a CA rotation (server ca_ttl 30s) reaching the agent:
-the new CA enters the agent's bundle, SVIDs are re-signed by it, the old CA leaves. About
-a minute, most of it the CA rotation."""
+then sees the new one in use), and a CA rotation (server ca_ttl 60s) reaching the agent:
+the new CA enters the agent's bundle, the moment it starts signing every SVID of the old
+CA is re-signed by it (well before renewal would have done it), the old CA leaves. About
+a minute and a half, most of it the CA rotation."""
 
 import base64
+import calendar
 import os
 import re
 import sys
@@ -14,8 +16,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigiltest  # noqa: E402
-from agenttest import (TD, Agent, agent_id_of_token, check, create_entry, eq,  # noqa: E402
-                       join_token, openssl)
+from agenttest import (SLOW, TD, Agent, agent_id_of_token, check,  # noqa: E402
+                       create_entries, create_entry, eq, join_token, openssl)
 
 
 def test_svid_renewal_at_half_life(t):
@@ -84,8 +86,56 @@ def ca_key_ids(t, s):
     return ids
 
 
+def audit_time(s, action, n=1):
+    """Wall-clock time (s) of the n-th audit line of action for an X.509 CA slot."""
+    pat = (r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z \S+ audit: .*action=%s .*kind=x509"
+           % re.escape(action))
+    found = re.findall(pat, s.log(), re.M)
+    check(len(found) >= n, "%d '%s' audit lines for x509 in the server log" % (n, action))
+    stamp, ms = found[n - 1]
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000
+
+
+CA_TTL = 60
+
+
+def check_resigned_on_activation(t, s, a, agent_id, old_ca, new_ca):
+    """Entries with long TTLs get SVIDs from the old CA shortly before the new one takes
+    over (at 5/6 of the CA's life, 1/3 of it after the prepare). They are capped at the
+    old CA's notAfter, 10 s after the activation, so renewal at half-life would come 3 to 4
+    s after it; the activation notice must re-sign them first."""
+    activation = audit_time(s, "ca.prepare") + CA_TTL / 3
+    time.sleep(max(0, activation - 2.0 - time.time()))
+    sids = ["spiffe://%s/on-activation/%d" % (TD, i) for i in range(5)]
+    create_entries(s, [{"spiffe_id": sid, "parent_id": agent_id, "x509_svid_ttl": 3600,
+                        "selectors": [{"type": "unix", "value": "uid:%d" % (3000 + i)}]}
+                       for i, sid in enumerate(sids)])
+    before = a.entries(a.wait_svids(sids, timeout=2))
+    for sid in sids:
+        eq(before[sid]["svid_issuer_key_id"], old_ca, "issuer of %s before the activation" % sid)
+    d = a.wait_debug(lambda d: all(a.entries(d)[x]["svid_issuer_key_id"] == new_ca
+                                   for x in sids), 8, "the SVIDs re-signed by the new CA",
+                     interval=0.05)
+    activated = audit_time(s, "ca.activate", 2)
+    for sid in sids:
+        e0, e1 = before[sid], a.entries(d)[sid]
+        took = e1["svid_cached_at_usec"] / 1e6 - activated
+        print("# %s re-signed %.2f s after the activation; its renewal was due %.2f s after it"
+              % (sid, took, e0["renew_at_usec"] / 1e6 - activated))
+        # The agent may be reconnecting (its own SVID renews every few seconds): then the
+        # snapshot it gets tells it, about a second later.
+        check(took < 2.5 * SLOW, "%s re-signed within 2.5 s of the activation (%.2f s)"
+              % (sid, took))
+        check(e1["svid_cached_at_usec"] < e0["renew_at_usec"],
+              "%s re-signed before its renewal time: not by renewal" % sid)
+    check(re.search(r"told [01] agent\(s\) that another X.509 CA signs now",
+                    s.log_since_start()), "the server noticed the activation")
+    sigiltest.contains(a.log_since_start(), "the X.509 CA %s signs now; re-signing" % new_ca,
+                       "agent log")
+
+
 def test_ca_rotation(t):
-    s = t.server(config={"server": {"ca_ttl": "30s", "default_x509_svid_ttl": "6s",
+    s = t.server(config={"server": {"ca_ttl": "%ds" % CA_TTL, "default_x509_svid_ttl": "6s",
                                     "agent_svid_ttl": "10s"}})
     tok = join_token(s)
     a = Agent(t, s, join_token=tok).start()
@@ -98,15 +148,16 @@ def test_ca_rotation(t):
     seq0 = d["bundle_sequence"]
 
     # The next CA is published at half the CA's life: the agent's bundle holds both.
-    d = a.wait_debug(lambda d: d["bundle_x509_authorities"] == 2, 25,
+    d = a.wait_debug(lambda d: d["bundle_x509_authorities"] == 2, CA_TTL / 2 + 10,
                      "the prepared CA in the agent's bundle", interval=0.2)
     check(d["bundle_sequence"] > seq0, "bundle sequence moved on")
     both = ca_key_ids(t, s)
     eq(len(both), 2, "the server publishes two CAs")
     new_ca = (both - {old_ca}).pop()
 
-    # Once it signs, the agent's SVIDs move to it (renewal), while the old CA is still trusted.
-    d = a.wait_debug(lambda d: a.entries(d)[sid]["svid_issuer_key_id"] == new_ca, 20,
+    # Once it signs, the agent's SVIDs move to it at once, while the old CA is still trusted.
+    check_resigned_on_activation(t, s, a, agent_id_of_token(tok), old_ca, new_ca)
+    d = a.wait_debug(lambda d: a.entries(d)[sid]["svid_issuer_key_id"] == new_ca, 5,
                      "the SVID re-signed by the new CA", interval=0.2)
     print("# re-signed by the new CA; the bundle holds %d authorities"
           % d["bundle_x509_authorities"])

@@ -133,6 +133,16 @@ static void set_federated(Cache *c, const char *td, uint64_t seq) {
         assert_int_equal(cache_update(c, &u, sigil_now_usec()), 0);
 }
 
+/* The subject key ID of @ca as hex: the issuer_key_id of what it signs. */
+static void key_id_hex(const TestCa *ca, char *buf, size_t n) {
+        const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca->cert);
+
+        assert_non_null(ski);
+        buf[0] = '\0';
+        for (int i = 0; i < ASN1_STRING_length(ski) && 2 * (size_t) i + 2 < n; i++)
+                (void) snprintf(buf + 2 * i, 3, "%02x", ASN1_STRING_get0_data(ski)[i]);
+}
+
 /* Sign a leaf for @spiffe_id with @ca and publish it for entry @id at @revision. */
 static int publish_with(Cache *c, const TestCa *ca, const char *id, const char *spiffe_id,
                         int64_t revision, int64_t lifetime_sec) {
@@ -154,6 +164,7 @@ static int publish_with(Cache *c, const TestCa *ca, const char *id, const char *
         assert_int_equal(sigil_key_to_pkcs8_der(key, &s.key_pkcs8, &s.n_key_pkcs8), 0);
         s.renew_at_usec = sigil_now_usec() + 3600 * USEC_PER_SEC;
         (void) snprintf(s.serial, sizeof(s.serial), "serial-%s", id);
+        key_id_hex(ca, s.issuer_key_id, sizeof(s.issuer_key_id));
         return cache_publish(c, &s, 1, sigil_now_usec());
 }
 
@@ -527,6 +538,79 @@ static void test_ca_left_bundle(void **state) {
         assert_int_equal(n, 0);
 }
 
+/* The server says @ca signs now; SVIDs of other CAs are to be re-signed @delay_usec after @now. */
+static void set_active_ca(Cache *c, const TestCa *ca, uint64_t now, uint64_t delay_usec) {
+        char hex[128];
+        CacheUpdate u = { .ca_resign_delay_usec = delay_usec };
+
+        key_id_hex(ca, hex, sizeof(hex));
+        u.active_ca_key_id = strdup(hex);
+        assert_int_equal(cache_update(c, &u, now), 0);
+}
+
+static int compare_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The entry IDs due at @now, sorted and comma-separated (the jobs are left in flight). */
+static const char *due_ids(Cache *c, uint64_t now, char *buf, size_t n_buf) {
+        CacheSignJob *jobs = NULL;
+        uint64_t next;
+        size_t n = 0;
+        char *ids[8];
+
+        assert_int_equal(cache_take_due(c, now, 8, &jobs, &n, &next), 0);
+        for (size_t i = 0; i < n; i++)
+                ids[i] = jobs[i].entry_id;
+        qsort(ids, n, sizeof(char *), compare_str);
+        buf[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+                (void) snprintf(buf + strlen(buf), n_buf - strlen(buf), "%s%s", i ? "," : "",
+                                ids[i]);
+        cache_sign_jobs_free(jobs, n);
+        return buf;
+}
+
+/*
+ * A CA rotation never takes the old CA out of the bundle while its SVIDs
+ * live; what moves them to the new CA at once is the server saying which CA
+ * signs now.
+ */
+static void test_active_ca_changed(void **state) {
+        _cleanup_(cache_freep) Cache *c = new_cache();
+        uint64_t now = sigil_now_usec(), next;
+        CacheSignJob *jobs = NULL;
+        char buf[64];
+        size_t n;
+
+        set_bundle(c, mk_bundle(TD, &ca1, &ca2, 1));
+        upsert(c, mk_entry("e1", "spiffe://" TD "/one", 1, 1, NULL, "unix:uid:1", NULL));
+        upsert(c, mk_entry("e2", "spiffe://" TD "/two", 1, 1, NULL, "unix:uid:1", NULL));
+        publish(c, "e1", "spiffe://" TD "/one", 1);
+        publish(c, "e2", "spiffe://" TD "/two", 1);
+        /* CA1 signs: as we hold. */
+        set_active_ca(c, &ca1, now, 0);
+        assert_string_equal(due_ids(c, now, buf, sizeof(buf)), "");
+        /* CA2 takes over: CA1's SVIDs are due after the spread, long before renewal. */
+        set_active_ca(c, &ca2, now, 300 * USEC_PER_MSEC);
+        assert_int_equal(cache_take_due(c, now, 8, &jobs, &n, &next), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(next, now + 300 * USEC_PER_MSEC);
+        assert_string_equal(due_ids(c, now + 300 * USEC_PER_MSEC, buf, sizeof(buf)), "e1,e2");
+        /* e2 comes back from CA1 still (signed just before the switch): once more, only once. */
+        assert_int_equal(publish_with(c, &ca2, "e1", "spiffe://" TD "/one", 1, 3600), 1);
+        publish(c, "e2", "spiffe://" TD "/two", 1);
+        assert_string_equal(due_ids(c, now, buf, sizeof(buf)), "e2");
+        publish(c, "e2", "spiffe://" TD "/two", 1);
+        assert_string_equal(due_ids(c, now, buf, sizeof(buf)), "");
+        /* Said again (every snapshot says it): nothing new to do. */
+        set_active_ca(c, &ca2, now, 0);
+        assert_string_equal(due_ids(c, now, buf, sizeof(buf)), "");
+        /* And back to CA1 (a restored server): e2 still holds CA1's SVID, e1 moves. */
+        set_active_ca(c, &ca1, now, 0);
+        assert_string_equal(due_ids(c, now, buf, sizeof(buf)), "e1");
+}
+
 /* ---- watches ---- */
 
 typedef struct Counter {
@@ -830,6 +914,7 @@ int main(void) {
                 cmocka_unit_test(test_take_due),
                 cmocka_unit_test(test_renewal_due),
                 cmocka_unit_test(test_ca_left_bundle),
+                cmocka_unit_test(test_active_ca_changed),
                 cmocka_unit_test(test_watch_relevance),
                 cmocka_unit_test(test_entry_expiry_withdraws),
                 cmocka_unit_test(test_watch_callback_views_and_unwatches),

@@ -19,7 +19,6 @@
 #include "sigil/x509svid.h"
 #include "ssl-util.h"
 
-#define X509POP_FILE_MAX (1024u * 1024u)
 #define X509POP_CHAIN_MAX 8
 
 typedef Sigil__Agent__V1__AttestResponse AttestResponse;
@@ -91,42 +90,26 @@ static int response_to_identity(const char *td, const AttestResponse *resp, EVP_
         return 0;
 }
 
-/* Read a PEM file of certificates into @chain (appended). */
+/* Append the certificates of a PEM file to @chain (at most X509POP_CHAIN_MAX in all). */
 static int load_certs(const char *path, STACK_OF(X509) *chain, SigilErr *reterr) {
-        _cleanup_(freep) char *pem = NULL;
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
-        size_t n;
+        _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
         int r;
 
-        r = read_full_file(path, X509POP_FILE_MAX, &pem, &n);
+        r = sigil_x509_certs_from_pem_file(path, &certs, reterr);
         if (r < 0)
-                return sigil_err_set(reterr, r, "cannot read '%s': %s", path, strerror(-r));
-        bio = BIO_new_mem_buf(pem, (int) n);
-        if (!bio)
-                return -ENOMEM;
-        for (;;) {
-                _cleanup_(pem_block_done) PemBlock b = {};
-                const unsigned char *p;
-                X509 *c;
+                return r;
+        if (sk_X509_num(chain) + sk_X509_num(certs) > X509POP_CHAIN_MAX)
+                return sigil_err_set(reterr, -EINVAL, "'%s': more than %d certificates", path,
+                                     X509POP_CHAIN_MAX);
+        while (sk_X509_num(certs) > 0) {
+                X509 *c = sk_X509_shift(certs);
 
-                r = pem_read_strict(bio, false, &b);
-                if (r == 0)
-                        return 0;
-                if (r < 0 || !streq(b.name, "CERTIFICATE"))
-                        return sigil_err_set(reterr, -EINVAL,
-                                             "'%s': expected PEM CERTIFICATE blocks", path);
-                if (sk_X509_num(chain) >= X509POP_CHAIN_MAX)
-                        return sigil_err_set(reterr, -EINVAL, "'%s': more than %d certificates",
-                                             path, X509POP_CHAIN_MAX);
-                p = b.data;
-                c = d2i_X509(NULL, &p, b.n_data);
-                if (!c || p != b.data + b.n_data || !sk_X509_push(chain, c)) {
+                if (!sk_X509_push(chain, c)) {
                         X509_free(c);
-                        ERR_clear_error();
-                        return sigil_err_set(reterr, -EINVAL, "'%s': malformed certificate",
-                                             path);
+                        return -ENOMEM;
                 }
         }
+        return 0;
 }
 
 int node_attest_load_x509pop(const AgentConfig *cfg, STACK_OF(X509) **ret_chain,

@@ -27,7 +27,6 @@
 #include "ssl-util.h"
 
 #define CA_TTL_DEFAULT (24 * 3600 * USEC_PER_SEC)
-#define UPSTREAM_PEM_MAX (1024u * 1024u)
 
 static int parse_uids(const char *path, json_t *v, void *field, SigilErr *reterr) {
         UidList *l = field;
@@ -423,24 +422,6 @@ bool server_config_admin_allowed(const ServerConfig *c, uid_t uid) {
         return false;
 }
 
-/* The certificates of a PEM file, leaf or upstream CA first. */
-static int load_certs(const char *path, STACK_OF(X509) **ret, SigilErr *reterr) {
-        _cleanup_(sigil_bundle_freep) SigilBundle *b = NULL;
-        _cleanup_(freep) char *pem = NULL;
-        size_t n;
-        int r;
-
-        r = read_full_file(path, UPSTREAM_PEM_MAX, &pem, &n);
-        if (r < 0)
-                return sigil_err_set(reterr, r, "cannot read '%s': %s", path, strerror(-r));
-        /* The bundle parser is strict PEM; any trust domain name serves as a container. */
-        r = sigil_bundle_from_pem("upstream.invalid", pem, n, &b, reterr);
-        if (r < 0)
-                return sigil_err_prefix(reterr, r, "'%s'", path);
-        *ret = TAKE_PTR(b->x509_authorities);
-        return 0;
-}
-
 /* The upstream certificate chains to the roots of the bundle file, as the CA will check. */
 static int check_upstream_chain(STACK_OF(X509) *certs, STACK_OF(X509) *roots, uint64_t now,
                                 SigilErr *reterr) {
@@ -473,7 +454,7 @@ static int check_upstream_files(const ServerConfig *c, SigilErr *reterr) {
         X509 *cert;
         int r;
 
-        r = load_certs(c->upstream_cert_file, &certs, reterr);
+        r = sigil_x509_certs_from_pem_file(c->upstream_cert_file, &certs, reterr);
         if (r < 0)
                 return sigil_err_prefix(reterr, r, UPSTREAM_KEY "cert_file_path");
         cert = sk_X509_value(certs, 0);
@@ -498,7 +479,7 @@ static int check_upstream_files(const ServerConfig *c, SigilErr *reterr) {
                                      "certificate has expired");
         if (!c->upstream_bundle_file)
                 return 0;
-        r = load_certs(c->upstream_bundle_file, &roots, reterr);
+        r = sigil_x509_certs_from_pem_file(c->upstream_bundle_file, &roots, reterr);
         if (r == 0)
                 r = check_upstream_chain(certs, roots, now, reterr);
         if (r < 0)

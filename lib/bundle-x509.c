@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "sigil/bundle.h"
+#include "sigil/x509svid.h"
 #include "ssl-util.h"
 
 #define BUNDLE_X509_MAX (4u * 1024u * 1024u)    /* bytes of PEM or DER accepted */
@@ -77,6 +79,23 @@ int sigil_bundle_from_pem(const char *td, const char *pem, size_t n_pem, SigilBu
         if (sk_X509_num(b->x509_authorities) == 0)
                 return sigil_err_set(reterr, -EINVAL, "bundle PEM holds no certificate");
         *ret = TAKE_PTR(b);
+        return 0;
+}
+
+int sigil_x509_certs_from_pem_file(const char *path, STACK_OF(X509) **ret, SigilErr *reterr) {
+        _cleanup_(sigil_bundle_freep) SigilBundle *b = NULL;
+        _cleanup_(freep) char *pem = NULL;
+        size_t n;
+        int r;
+
+        r = read_full_file(path, BUNDLE_X509_MAX, &pem, &n);
+        if (r < 0)
+                return sigil_err_set(reterr, r, "cannot read '%s': %s", path, strerror(-r));
+        /* A bundle is an ordered, duplicate-free list of certificates: what a chain needs. */
+        r = sigil_bundle_from_pem("certificates.invalid", pem, n, &b, reterr);
+        if (r < 0)
+                return sigil_err_prefix(reterr, r, "'%s'", path);
+        *ret = TAKE_PTR(b->x509_authorities);
         return 0;
 }
 

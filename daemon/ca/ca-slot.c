@@ -14,7 +14,6 @@
 #include "ssl-util.h"
 
 #define CA_DEFAULT_SUBJECT "C=US,O=sigil"
-#define CA_PEM_MAX (1024u * 1024u)
 
 static int random_id(char *buf, size_t n_chars) {
         static const char alphabet[] =
@@ -29,29 +28,12 @@ static int random_id(char *buf, size_t n_chars) {
         return 0;
 }
 
-static int load_pem_certs(const char *path, STACK_OF(X509) **ret, SigilErr *reterr) {
-        _cleanup_(freep) char *pem = NULL;
-        _cleanup_(sigil_bundle_freep) SigilBundle *b = NULL;
-        size_t n;
-        int r;
-
-        r = read_full_file(path, CA_PEM_MAX, &pem, &n);
-        if (r < 0)
-                return sigil_err_set(reterr, r, "cannot read '%s': %s", path, strerror(-r));
-        /* The bundle parser is strict PEM; any trust domain name serves as a container. */
-        r = sigil_bundle_from_pem("upstream.invalid", pem, n, &b, reterr);
-        if (r < 0)
-                return sigil_err_prefix(reterr, r, "'%s'", path);
-        *ret = TAKE_PTR(b->x509_authorities);
-        return 0;
-}
-
 int ca_upstream_load(Ca *ca, SigilErr *reterr) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL, *roots = NULL;
         X509 *upstream;
         int r;
 
-        r = load_pem_certs(ca->cfg.upstream_cert_path, &certs, reterr);
+        r = sigil_x509_certs_from_pem_file(ca->cfg.upstream_cert_path, &certs, reterr);
         if (r < 0)
                 return r;
         upstream = sk_X509_value(certs, 0);
@@ -59,7 +41,7 @@ int ca_upstream_load(Ca *ca, SigilErr *reterr) {
                 return sigil_err_set(reterr, -EINVAL, "upstream certificate '%s' is not a CA",
                                      ca->cfg.upstream_cert_path);
         if (ca->cfg.upstream_bundle_path) {
-                r = load_pem_certs(ca->cfg.upstream_bundle_path, &roots, reterr);
+                r = sigil_x509_certs_from_pem_file(ca->cfg.upstream_bundle_path, &roots, reterr);
                 if (r < 0)
                         return r;
         } else {
@@ -136,7 +118,7 @@ static int make_x509_cert(Ca *ca, EVP_PKEY *key, uint64_t now, X509 **ret, Sigil
         {
                 _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
 
-                r = load_pem_certs(ca->cfg.upstream_cert_path, &certs, reterr);
+                r = sigil_x509_certs_from_pem_file(ca->cfg.upstream_cert_path, &certs, reterr);
                 if (r < 0)
                         return r;
                 r = sigil_x509_ca_create_intermediate(sk_X509_value(certs, 0), upstream_key, key,

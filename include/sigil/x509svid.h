@@ -200,3 +200,13 @@ int sigil_x509_serial_hex(const X509 *cert, char *buf, size_t n_buf);
 int sigil_x509_to_pem(X509 *cert, char **ret);
 int sigil_x509_chain_to_pem(STACK_OF(X509) *chain, char **ret);
 int sigil_x509_from_pem(const char *pem, size_t n_pem, X509 **ret, SigilErr *reterr);
+
+/**
+ * sigil_x509_certs_from_pem_file() - the certificates of a PEM file, in file order
+ * @path:       file of PEM CERTIFICATE blocks only (strict: no other text, at most 4 MiB)
+ * @ret:        on success, the certificates (duplicates dropped); free with sk_X509_pop_free
+ * @reterr:     on failure, "cannot read '<path>': ..." or "'<path>': <what is wrong>"
+ *
+ * Return: 0, -EINVAL or negative errno.
+ */
+int sigil_x509_certs_from_pem_file(const char *path, STACK_OF(X509) **ret, SigilErr *reterr);

@@ -15,6 +15,7 @@
 #include "json-util.h"
 #include "jwk.h"
 #include "sigil/bundle.h"
+#include "sigil/x509svid.h"
 #include "sigil/jwtsvid.h"
 #include "ssl-util.h"
 
@@ -713,9 +714,50 @@ static void test_empty_bundle_invalidates(void **state) {
         sigil_bundle_set_done(&set);
 }
 
+/* A PEM file of certificates: file order kept, duplicates dropped, errors name the file. */
+static void test_certs_from_pem_file(void **state) {
+        _cleanup_(freep) char *dir = test_mkdtemp();
+        STACK_OF(X509) *certs = NULL;
+        char path[4200], *pem = NULL;
+        SigilErr err = {};
+        FILE *f;
+
+        (void) snprintf(path, sizeof(path), "%s/chain.pem", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        X509 *order[] = { leaf, ca_ec, leaf, ca_rsa };
+        for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+                assert_int_equal(sigil_x509_to_pem(order[i], &pem), 0);
+                fputs(pem, f);
+                free(pem);
+        }
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(sigil_x509_certs_from_pem_file(path, &certs, &err), 0);
+        assert_int_equal(sk_X509_num(certs), 3);
+        assert_int_equal(X509_cmp(sk_X509_value(certs, 0), leaf), 0);
+        assert_int_equal(X509_cmp(sk_X509_value(certs, 1), ca_ec), 0);
+        assert_int_equal(X509_cmp(sk_X509_value(certs, 2), ca_rsa), 0);
+        sk_X509_pop_free(certs, X509_free);
+        certs = NULL;
+
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("not a certificate\n", f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(sigil_x509_certs_from_pem_file(path, &certs, &err), -EINVAL);
+        assert_null(certs);
+        assert_non_null(strstr(err.msg, path));
+        (void) snprintf(path, sizeof(path), "%s/missing.pem", dir);
+        err = (SigilErr) {};
+        assert_int_equal(sigil_x509_certs_from_pem_file(path, &certs, &err), -ENOENT);
+        assert_non_null(strstr(err.msg, "cannot read"));
+        rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_spec_example),
+                cmocka_unit_test(test_certs_from_pem_file),
                 cmocka_unit_test(test_sequence_precision),
                 cmocka_unit_test(test_keys_member),
                 cmocka_unit_test(test_duplicate_json_keys),

@@ -422,29 +422,6 @@ bool server_config_admin_allowed(const ServerConfig *c, uid_t uid) {
         return false;
 }
 
-/* The upstream certificate chains to the roots of the bundle file, as the CA will check. */
-static int check_upstream_chain(STACK_OF(X509) *certs, STACK_OF(X509) *roots, uint64_t now,
-                                SigilErr *reterr) {
-        _cleanup_(X509_STORE_freep) X509_STORE *store = X509_STORE_new();
-        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-
-        if (!store || !ctx)
-                return -ENOMEM;
-        for (int i = 0; i < sk_X509_num(roots); i++)
-                if (X509_STORE_add_cert(store, sk_X509_value(roots, i)) != 1)
-                        return -ENOMEM;
-        if (X509_STORE_CTX_init(ctx, store, sk_X509_value(certs, 0), certs) != 1)
-                return -ENOMEM;
-        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-        X509_STORE_CTX_set_time(ctx, 0, (time_t) now);
-        if (X509_verify_cert(ctx) != 1)
-                return sigil_err_set(reterr, -EINVAL,
-                                     "the upstream certificate does not chain to this bundle: %s",
-                                     X509_verify_cert_error_string(
-                                             X509_STORE_CTX_get_error(ctx)));
-        return 0;
-}
-
 #define UPSTREAM_KEY "upstream_authority.disk."
 
 static int check_upstream_files(const ServerConfig *c, SigilErr *reterr) {
@@ -481,7 +458,7 @@ static int check_upstream_files(const ServerConfig *c, SigilErr *reterr) {
                 return 0;
         r = sigil_x509_certs_from_pem_file(c->upstream_bundle_file, &roots, reterr);
         if (r == 0)
-                r = check_upstream_chain(certs, roots, now, reterr);
+                r = sigil_x509_verify_to_roots(cert, certs, roots, now, reterr);
         if (r < 0)
                 return sigil_err_prefix(reterr, r, UPSTREAM_KEY "bundle_file_path");
         return 0;

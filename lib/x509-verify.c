@@ -143,3 +143,27 @@ int sigil_x509svid_verify(STACK_OF(X509) *chain, const SigilBundleSet *bundles, 
                 *ret_id = id;
         return 0;
 }
+
+int sigil_x509_verify_to_roots(X509 *cert, STACK_OF(X509) *untrusted, STACK_OF(X509) *roots,
+                               uint64_t now, SigilErr *reterr) {
+        _cleanup_(X509_STORE_freep) X509_STORE *store = X509_STORE_new();
+        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+
+        if (!store || !ctx)
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(roots); i++)
+                if (X509_STORE_add_cert(store, sk_X509_value(roots, i)) != 1)
+                        return -ENOMEM;
+        if (X509_STORE_CTX_init(ctx, store, cert, untrusted) != 1)
+                return -ENOMEM;
+        /* A root may be an intermediate the operator trusts: the chain may end there. */
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+        X509_STORE_CTX_set_time(ctx, 0, (time_t) now);
+        if (X509_verify_cert(ctx) != 1)
+                return sigil_err_set(reterr, -EINVAL, "does not chain to the trusted "
+                                     "certificates: %s",
+                                     X509_verify_cert_error_string(
+                                             X509_STORE_CTX_get_error(ctx)));
+        return 0;
+}
+

@@ -73,24 +73,10 @@ int ca_upstream_load(Ca *ca, SigilErr *reterr) {
 
 /* Verify that @cert chains to the upstream roots through the upstream chain. */
 int ca_upstream_verify(Ca *ca, X509 *cert, uint64_t now, SigilErr *reterr) {
-        _cleanup_(X509_STORE_freep) X509_STORE *store = X509_STORE_new();
-        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        int r = sigil_x509_verify_to_roots(cert, ca->upstream_chain, ca->upstream_roots, now,
+                                           reterr);
 
-        if (!store || !ctx)
-                return -ENOMEM;
-        for (int i = 0; i < sk_X509_num(ca->upstream_roots); i++)
-                if (X509_STORE_add_cert(store, sk_X509_value(ca->upstream_roots, i)) != 1)
-                        return -ENOMEM;
-        if (X509_STORE_CTX_init(ctx, store, cert, ca->upstream_chain) != 1)
-                return -ENOMEM;
-        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-        X509_STORE_CTX_set_time(ctx, 0, (time_t) now);
-        if (X509_verify_cert(ctx) != 1)
-                return sigil_err_set(reterr, -EINVAL,
-                                     "CA certificate does not chain to the upstream bundle: %s",
-                                     X509_verify_cert_error_string(
-                                             X509_STORE_CTX_get_error(ctx)));
-        return 0;
+        return r < 0 ? sigil_err_prefix(reterr, r, "CA certificate, upstream bundle") : 0;
 }
 
 static int make_x509_cert(Ca *ca, EVP_PKEY *key, uint64_t now, X509 **ret, SigilErr *reterr) {

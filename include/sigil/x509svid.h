@@ -210,3 +210,18 @@ int sigil_x509_from_pem(const char *pem, size_t n_pem, X509 **ret, SigilErr *ret
  * Return: 0, -EINVAL or negative errno.
  */
 int sigil_x509_certs_from_pem_file(const char *path, STACK_OF(X509) **ret, SigilErr *reterr);
+
+/**
+ * sigil_x509_verify_to_roots() - plain path validation of @cert to @roots at @now
+ * @cert:       the certificate
+ * @untrusted:  certificates that may complete the path; may be NULL
+ * @roots:      trusted certificates (a path may end at any of them)
+ * @now:        unix seconds
+ * @reterr:     on failure, "does not chain to the trusted certificates: <why>"
+ *
+ * No SPIFFE rules: for CA certificates (the upstream CA), not SVIDs.
+ *
+ * Return: 0, -EINVAL or -ENOMEM.
+ */
+int sigil_x509_verify_to_roots(X509 *cert, STACK_OF(X509) *untrusted, STACK_OF(X509) *roots,
+                               uint64_t now, SigilErr *reterr);

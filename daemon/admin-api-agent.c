@@ -93,19 +93,16 @@ static void list_agents(RpcCall *call, const ProtobufCMessage *req, void *userda
         _cleanup_(freep) char *next = NULL;
         Server *s = userdata;
         char caller[ADMIN_CALLER_MAX];
+        size_t page_size;
         NodeList l = {};
         int k;
 
         if (!admin_authorize(call, s, caller, sizeof(caller)))
                 return;
-        if (r->page_size < 0 || r->page_size > DS_PAGE_SIZE_MAX) {
-                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "page_size must be 0..%d", DS_PAGE_SIZE_MAX);
+        if (!admin_page_size(call, r->page_size, &page_size))
                 return;
-        }
         k = ds_node_list(s->ds, r->filter_by_banned ? (r->by_banned ? 1 : 0) : -1,
-                         r->page_token, r->page_size ? (size_t) r->page_size : DS_PAGE_SIZE_DEFAULT,
-                         &l, &next);
+                         r->page_token, page_size, &l, &next);
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k),
                                        k == -EINVAL ? "invalid page token" : "cannot list agents");

@@ -205,18 +205,14 @@ static void list_federated(RpcCall *call, const ProtobufCMessage *req, void *use
         _cleanup_(freep) char *next = NULL;
         Server *s = userdata;
         char caller[ADMIN_CALLER_MAX];
+        size_t page_size;
         int k;
 
         if (!admin_authorize(call, s, caller, sizeof(caller)))
                 return;
-        if (r->page_size < 0 || r->page_size > DS_PAGE_SIZE_MAX) {
-                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "page_size must be 0..%d", DS_PAGE_SIZE_MAX);
+        if (!admin_page_size(call, r->page_size, &page_size))
                 return;
-        }
-        k = ds_bundle_list(s->ds, s->cfg->trust_domain, r->page_token,
-                           r->page_size ? (size_t) r->page_size : DS_PAGE_SIZE_DEFAULT, &tds,
-                           &next);
+        k = ds_bundle_list(s->ds, s->cfg->trust_domain, r->page_token, page_size, &tds, &next);
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k),
                                        k == -EINVAL ? "invalid page token" : "cannot list bundles");

@@ -230,23 +230,20 @@ static void list_entries(RpcCall *call, const ProtobufCMessage *req, void *userd
         EntryList l = {};
         Server *s = userdata;
         char caller[ADMIN_CALLER_MAX];
+        size_t page_size;
         SigilErr err = {};
         EntryFilter f;
         int k;
 
         if (!admin_authorize(call, s, caller, sizeof(caller)))
                 return;
-        if (r->page_size < 0 || r->page_size > DS_PAGE_SIZE_MAX) {
-                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "page_size must be 0..%d", DS_PAGE_SIZE_MAX);
+        if (!admin_page_size(call, r->page_size, &page_size))
                 return;
-        }
         if (filter_from_proto(r, &f, &sels, &err) < 0) {
                 (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err.msg);
                 return;
         }
-        k = ds_entry_list(s->ds, &f, r->page_token,
-                          r->page_size ? (size_t) r->page_size : DS_PAGE_SIZE_DEFAULT, &l, &next);
+        k = ds_entry_list(s->ds, &f, r->page_token, page_size, &l, &next);
         if (k != 0) {
                 (void) rpc_call_finish(call, admin_status_from_error(k),
                                        k == -EINVAL ? "invalid page token" : "cannot list entries");

@@ -82,6 +82,16 @@ const char *admin_audit_result(int r) {
         }
 }
 
+bool admin_page_size(RpcCall *call, int32_t page_size, size_t *ret) {
+        if (page_size < 0 || page_size > DS_PAGE_SIZE_MAX) {
+                (void) rpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "page_size must be 0..%d", DS_PAGE_SIZE_MAX);
+                return false;
+        }
+        *ret = page_size ? (size_t) page_size : DS_PAGE_SIZE_DEFAULT;
+        return true;
+}
+
 static void health_check(RpcCall *call, const ProtobufCMessage *req, void *userdata) {
         Sigil__Admin__V1__HealthCheckResponse resp = SIGIL__ADMIN__V1__HEALTH_CHECK_RESPONSE__INIT;
         Server *s = userdata;

@@ -33,6 +33,12 @@ grpc_status_code admin_status_from_error(int r);
  */
 const char *admin_audit_result(int r);
 
+/*
+ * The page size of a List request (0 asks for DS_PAGE_SIZE_DEFAULT) into @ret; answers
+ * INVALID_ARGUMENT itself when it is out of range. Return: true when the call may proceed.
+ */
+bool admin_page_size(RpcCall *call, int32_t page_size, size_t *ret);
+
 /* The method tables of each service file. */
 extern const RpcMethod admin_entry_methods[];
 extern const size_t admin_entry_n_methods;

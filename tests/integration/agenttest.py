@@ -296,17 +296,29 @@ def make_ca(t, name):
     return cert, key
 
 
-def make_node_cert(t, ca, cn):
-    """A node certificate for cn signed by ca: returns (cert path, key path)."""
+def _sign_cert(t, ca, cn, extensions):
+    """A new P-256 key and a certificate for cn with extensions, signed by ca:
+    returns (cert path, key path)."""
     cert, key, csr = t.path(cn + ".pem"), t.path(cn + ".key"), t.path(cn + ".csr")
-    ext = t.write(cn + ".ext", "basicConstraints=critical,CA:FALSE\n"
-                  "keyUsage=critical,digitalSignature\n"
+    ext = t.write(cn + ".ext", extensions +
                   "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
     openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", key, "-out", csr, "-subj", "/CN=%s" % cn, t=t).ok()
     openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
             "-out", cert, "-days", "2", "-extfile", ext, t=t).ok()
     return cert, key
+
+
+def make_node_cert(t, ca, cn):
+    """A node certificate for cn signed by ca: returns (cert path, key path)."""
+    return _sign_cert(t, ca, cn, "basicConstraints=critical,CA:FALSE\n"
+                      "keyUsage=critical,digitalSignature\n")
+
+
+def make_intermediate(t, root, name):
+    """An intermediate CA signed by root: returns (cert path, key path)."""
+    return _sign_cert(t, root, name, "basicConstraints=critical,CA:TRUE,pathlen:0\n"
+                      "keyUsage=critical,keyCertSign,cRLSign\n")
 
 
 def sha1_fingerprint(t, cert):

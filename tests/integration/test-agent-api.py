@@ -24,9 +24,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigiltest  # noqa: E402
 from agenttest import (TD, Agent, agent_id_of_token, check, create_entry, eq,  # noqa: E402
-                       join_token, make_ca, make_node_cert, sha1_fingerprint,
-                       x509pop_agent_config, x509pop_server_config)
-from sigiltest import SLOW, contains, openssl, pem_blocks  # noqa: E402
+                       join_token, make_ca, make_intermediate, make_node_cert,
+                       sha1_fingerprint, x509pop_agent_config, x509pop_server_config)
+from sigiltest import SLOW, contains, pem_blocks  # noqa: E402
 
 try:
     import grpc
@@ -161,19 +161,6 @@ def key_pem(key):
 
 def chain_pem(chain_der):
     return "".join(sigiltest.der_to_pem(d) for d in chain_der)
-
-
-def make_intermediate(t, root, name):
-    """An intermediate CA signed by root: returns (cert path, key path)."""
-    cert, key, csr = t.path(name + ".pem"), t.path(name + ".key"), t.path(name + ".csr")
-    ext = t.write(name + ".ext", "basicConstraints=critical,CA:TRUE,pathlen:0\n"
-                  "keyUsage=critical,keyCertSign,cRLSign\n"
-                  "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name, t=t).ok()
-    openssl("x509", "-req", "-in", csr, "-CA", root[0], "-CAkey", root[1], "-CAcreateserial",
-            "-out", cert, "-days", "2", "-extfile", ext, t=t).ok()
-    return cert, key
 
 
 def x509pop_attest(client, node, chain_der=None):

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cache-private.h"
+#include "hex.h"
 #include "sigil/clock.h"
 #include "sigil/log.h"
 #include "sigil/x509svid.h"
@@ -764,9 +765,7 @@ static int bundle_key_ids(const SigilBundle *b, char ***ret) {
                 l[i] = malloc(2 * len + 1);
                 if (!l[i])
                         return -ENOMEM;
-                l[i][0] = '\0';
-                for (size_t k = 0; k < len; k++)
-                        (void) snprintf(l[i] + 2 * k, 3, "%02x", d[k]);
+                (void) hex_encode(d, len, l[i], 2 * len + 1);
         }
         return 0;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "rotator.h"
 #include "schedule.h"
 #include "sigil/agent.pb-c.h"
@@ -67,12 +68,6 @@ static int pending_make(SigilKeyType type, Pending *p) {
 
 /* ---- checking a result ---- */
 
-static void hex_of(const uint8_t *d, size_t n, char *out, size_t n_out) {
-        out[0] = '\0';
-        for (size_t i = 0; i < n && 2 * i + 2 < n_out; i++)
-                (void) snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 static void describe_issuer(X509 *leaf, CacheSigned *s) {
         _cleanup_(BIO_free_allp) BIO *bio = BIO_new(BIO_s_mem());
         const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(leaf);
@@ -85,8 +80,8 @@ static void describe_issuer(X509 *leaf, CacheSigned *s) {
                 (void) snprintf(s->issuer, sizeof(s->issuer), "%.*s", (int) MIN(n, 255L), p);
         }
         if (aki)
-                hex_of(ASN1_STRING_get0_data(aki), (size_t) ASN1_STRING_length(aki),
-                       s->issuer_key_id, sizeof(s->issuer_key_id));
+                (void) hex_encode(ASN1_STRING_get0_data(aki), (size_t) ASN1_STRING_length(aki),
+                                  s->issuer_key_id, sizeof(s->issuer_key_id));
         ERR_clear_error();
 }
 

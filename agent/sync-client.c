@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "schedule.h"
 #include "sigil/agent.pb-c.h"
 #include "sigil/clock.h"
@@ -198,8 +199,7 @@ static int convert_active_ca(const SyncUpdate *m, CacheUpdate *u) {
         u->active_ca_key_id = malloc(2 * id->len + 1);
         if (!u->active_ca_key_id)
                 return -ENOMEM;
-        for (size_t i = 0; i < id->len; i++)
-                (void) snprintf(u->active_ca_key_id + 2 * i, 3, "%02x", id->data[i]);
+        (void) hex_encode(id->data, id->len, u->active_ca_key_id, 2 * id->len + 1);
         u->ca_resign_delay_usec = (uint64_t) (spread * (double) SYNC_CA_RESIGN_SPREAD_USEC);
         return 0;
 }

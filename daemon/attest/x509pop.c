@@ -13,6 +13,7 @@
 
 #include "fileio.h"
 #include "hashmap.h"
+#include "hex.h"
 #include "sigil/bundle.h"
 #include "sigil/log.h"
 #include "ssl-util.h"
@@ -177,8 +178,7 @@ int x509pop_challenge(X509Pop *p, const uint8_t *const *certs, const size_t *n_c
                 pending_free(c);
                 return r;
         }
-        for (size_t i = 0; i < sizeof(raw); i++)
-                (void) snprintf(ret_id + 2 * i, 3, "%02x", raw[i]);
+        (void) hex_encode(raw, sizeof(raw), ret_id, 2 * sizeof(raw) + 1);
         c->expires_at = now + X509POP_CHALLENGE_TTL_SEC;
         memcpy(ret_nonce, c->nonce, SIGIL_X509POP_NONCE_LEN);
 
@@ -195,18 +195,13 @@ int x509pop_challenge(X509Pop *p, const uint8_t *const *certs, const size_t *n_c
         return 0;
 }
 
-static void hex(const uint8_t *d, size_t n, char *out) {
-        for (size_t i = 0; i < n; i++)
-                (void) snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 static int fingerprint(X509 *c, char out[41]) {
         uint8_t md[20];
         unsigned n = 0;
 
         if (X509_digest(c, EVP_sha1(), md, &n) != 1 || n != sizeof(md))
                 return -EIO;
-        hex(md, sizeof(md), out);
+        (void) hex_encode(md, sizeof(md), out, 41);
         return 0;
 }
 
@@ -256,7 +251,7 @@ static int build_selectors(X509 *leaf, STACK_OF(X509) *path, X509PopResult *ret)
                 const ASN1_INTEGER *sn = X509_get0_serialNumber(leaf);
                 char hexsn[100] = "";
 
-                hex(sn->data, MIN((size_t) sn->length, (size_t) 40), hexsn);
+                (void) hex_encode(sn->data, (size_t) sn->length, hexsn, 81);
                 (void) snprintf(buf, sizeof(buf), "serialnumber:%s", hexsn);
                 r = sigil_selector_set_add(&ret->selectors, "x509pop", buf, NULL);
         }

@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "base64.h"
+#include "hex.h"
 
 /* RFC 4648 section 10. */
 static const struct {
@@ -164,9 +165,26 @@ static void test_round_trip(void **state) {
         }
 }
 
+/* lib/hex.c, the other text encoding of bytes. */
+static void test_hex(void **state) {
+        static const uint8_t d[] = { 0x00, 0x0f, 0xa5, 0xff };
+        char buf[16];
+
+        assert_int_equal(hex_encode(d, sizeof(d), buf, sizeof(buf)), 8);
+        assert_string_equal(buf, "000fa5ff");
+        /* Too small: whole bytes only, always terminated. */
+        assert_int_equal(hex_encode(d, sizeof(d), buf, 6), 4);
+        assert_string_equal(buf, "000f");
+        assert_int_equal(hex_encode(d, sizeof(d), buf, 1), 0);
+        assert_string_equal(buf, "");
+        assert_int_equal(hex_encode(d, 0, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rfc4648_encode),
+                cmocka_unit_test(test_hex),
                 cmocka_unit_test(test_rfc4648_decode),
                 cmocka_unit_test(test_alphabets),
                 cmocka_unit_test(test_url_decode_strict),

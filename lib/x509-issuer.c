@@ -663,20 +663,17 @@ static int issuer_encode_ski(SigilX509Issuer *is) {
 
 static int issuer_encode_aki(SigilX509Issuer *is) {
         _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *aki = AUTHORITY_KEYID_new();
-        const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(is->ca);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
+        uint8_t id[256];        /* an upstream CA's SKI may be longer than a digest */
+        size_t n = 0;
+        int r;
 
         if (!aki)
                 return -ENOMEM;
-        if (ski)
-                aki->keyid = ASN1_OCTET_STRING_dup(ski);
-        else if (X509_pubkey_digest(is->ca, is->sha1, md, &n) == 1) {
-                aki->keyid = ASN1_OCTET_STRING_new();
-                if (aki->keyid && ASN1_OCTET_STRING_set(aki->keyid, md, (int) n) != 1)
-                        return -ENOMEM;
-        }
-        if (!aki->keyid)
+        r = sigil_x509_key_id(is->ca, id, sizeof(id), &n);
+        if (r < 0)
+                return r;
+        aki->keyid = ASN1_OCTET_STRING_new();
+        if (!aki->keyid || ASN1_OCTET_STRING_set(aki->keyid, id, (int) n) != 1)
                 return -ENOMEM;
         return der_blob_ext(&is->ext_aki, NID_authority_key_identifier, 0, aki);
 }

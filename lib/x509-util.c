@@ -244,3 +244,29 @@ int sigil_x509_chain_from_der(const uint8_t *der, size_t n_der, STACK_OF(X509) *
                                      SIGIL_X509_CHAIN_DER_MAX);
         return x509_parse_der_concat(der, n_der, SIGIL_X509_CHAIN_MAX, ret, reterr);
 }
+
+int sigil_x509_key_id(X509 *cert, uint8_t *ret, size_t n_ret, size_t *ret_n) {
+        const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+
+        if (ski) {
+                if (ASN1_STRING_length(ski) <= 0)
+                        return -EIO;
+                if ((size_t) ASN1_STRING_length(ski) > n_ret)
+                        return -ENOBUFS;
+                *ret_n = (size_t) ASN1_STRING_length(ski);
+                memcpy(ret, ASN1_STRING_get0_data(ski), *ret_n);
+                return 0;
+        }
+        if (X509_pubkey_digest(cert, EVP_sha1(), md, &n) != 1 || n == 0) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        if (n > n_ret)
+                return -ENOBUFS;
+        memcpy(ret, md, n);
+        *ret_n = n;
+        return 0;
+}
+

@@ -300,26 +300,6 @@ int ca_get_bundle(Ca *ca, SigilBundle **ret) {
         return 0;
 }
 
-static int cert_key_id(X509 *cert, uint8_t ret[static CA_KEY_ID_MAX], size_t *ret_n) {
-        const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-
-        if (ski) {
-                if (ASN1_STRING_length(ski) <= 0 || ASN1_STRING_length(ski) > CA_KEY_ID_MAX)
-                        return -EINVAL;
-                *ret_n = (size_t) ASN1_STRING_length(ski);
-                memcpy(ret, ASN1_STRING_get0_data(ski), *ret_n);
-                return 0;
-        }
-        /* No SKI: the issuer names the CA by the SHA-1 of its key, as we do here. */
-        if (X509_pubkey_digest(cert, EVP_sha1(), md, &n) != 1 || n == 0 || n > CA_KEY_ID_MAX)
-                return -EIO;
-        memcpy(ret, md, n);
-        *ret_n = n;
-        return 0;
-}
-
 int ca_get_active_x509_key_id(Ca *ca, uint8_t ret[static CA_KEY_ID_MAX], size_t *ret_n) {
         const CaSlot *s;
         int r = -ENOENT;
@@ -327,7 +307,7 @@ int ca_get_active_x509_key_id(Ca *ca, uint8_t ret[static CA_KEY_ID_MAX], size_t 
         pthread_mutex_lock(&ca->lock);
         s = find_slot(ca, CA_SLOT_X509, CA_SLOT_ACTIVE);
         if (s && s->cert)
-                r = cert_key_id(s->cert, ret, ret_n);
+                r = sigil_x509_key_id(s->cert, ret, CA_KEY_ID_MAX, ret_n);
         pthread_mutex_unlock(&ca->lock);
         return r;
 }

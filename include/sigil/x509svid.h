@@ -187,6 +187,20 @@ int sigil_x509svid_verify(STACK_OF(X509) *chain, const SigilBundleSet *bundles, 
 int sigil_x509_spiffe_id(X509 *cert, SigilSpiffeId *ret, SigilErr *reterr);
 
 /* notAfter of @cert as seconds since the epoch (0 on error). */
+/**
+ * sigil_x509_key_id() - the key identifier of a CA certificate, as its SVIDs' AKI carries it
+ * @cert:       the certificate
+ * @ret:        buffer for the identifier
+ * @n_ret:      its size (20 bytes hold the SHA-1 form)
+ * @ret_n:      on success, the identifier's length
+ *
+ * The subjectKeyIdentifier when the certificate has one, else the SHA-1 of
+ * its public key (RFC 5280 4.2.1.2, method 1).
+ *
+ * Return: 0, -ENOBUFS (@ret too small) or -EIO.
+ */
+int sigil_x509_key_id(X509 *cert, uint8_t *ret, size_t n_ret, size_t *ret_n);
+
 uint64_t sigil_x509_not_after(const X509 *cert);
 uint64_t sigil_x509_not_before(const X509 *cert);
 

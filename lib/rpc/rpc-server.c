@@ -262,8 +262,12 @@ static struct timespec timespec_after(uint64_t usec) {
         return t;
 }
 
+static bool timespec_before(struct timespec a, struct timespec b) {
+        return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
 static struct timespec timespec_min(struct timespec a, struct timespec b) {
-        return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec) ? a : b;
+        return timespec_before(a, b) ? a : b;
 }
 
 /* Wait for gRPC's shutdown notice until @deadline. Return: whether it came. */
@@ -286,8 +290,7 @@ static void wait_calls_gone(RpcServer *s, const struct timespec *deadline) {
 
         while (atomic_load(&s->n_live_calls) > 0) {
                 (void) clock_gettime(CLOCK_REALTIME, &now);
-                if (now.tv_sec > deadline->tv_sec ||
-                    (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+                if (!timespec_before(now, *deadline))
                         return;
                 (void) nanosleep(&(struct timespec) { .tv_nsec = 5 * 1000 * 1000 }, NULL);
         }
